@@ -1,0 +1,138 @@
+"""The persona catalog: every "Act as ..." prompt in the notes, found by name or typo."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rapidfuzz import fuzz, process, utils
+
+ACT_AS = re.compile(r"^\s*act\s+as\s+(?:(?:a|an|the)\s+)?", re.IGNORECASE)
+SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+LOWER_WORDS = {"a", "an", "the", "and", "or", "of", "for", "from", "to", "in", "on", "with", "as", "at", "by"}
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    title: str
+    emoji: str
+    prompt: str
+    source: str
+    line: int
+    slots: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def key(self) -> str:
+        """Unique id: the name, plus the line for a name that occurs twice ("Life Coach")."""
+        return f"{self.name}@{self.line}"
+
+    def fill(self, values: dict[str, str]) -> str:
+        """The prompt with its template slots replaced; unknown slots stay as they are."""
+        text = self.prompt
+        for slot in self.slots:
+            value = values.get(slot, "").strip()
+            if not value:
+                continue
+            if f"{{{slot}}}" in text:
+                text = text.replace(f"{{{slot}}}", value)
+            else:  # a bare-word slot such as "position" in the interviewer prompt
+                text = re.sub(rf"\b{re.escape(slot)}\s+{re.escape(slot)}\b", f"{value} {slot}", text, count=1)
+        return text
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["slots"] = list(self.slots)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Persona":
+        return cls(**{**data, "slots": tuple(data.get("slots", ()))})
+
+
+def split_title(title: str) -> tuple[str, str] | None:
+    """'🐧 Act as a Linux Terminal  ' -> ('🐧', 'Linux Terminal'); None when not a persona title."""
+    t = title.strip()
+    m = re.search(r"\bact\s+as\b", t, re.IGNORECASE)
+    if not m:
+        return None
+    prefix, rest = t[: m.start()], t[m.start():]
+    if any(ch.isalnum() for ch in prefix):
+        return None
+    emoji = "".join(prefix.split()).strip("\ufe0f\u200d")
+    name = ACT_AS.sub("", rest)
+    name = name.strip().strip("\ufe0f\u200d").rstrip(":").strip()
+    name = name.removeprefix("\ufe0f").strip()
+    return (emoji, name) if name else None
+
+
+def detect_slots(name: str, prompt: str) -> tuple[str, ...]:
+    """Template slots: `{character}` style, and a lowercase placeholder word in the title."""
+    slots = list(dict.fromkeys(SLOT.findall(prompt)))
+    for word in name.split():
+        bare = word.strip("'\"")
+        if bare.isalpha() and bare.islower() and bare not in LOWER_WORDS and re.search(
+            rf"\b{re.escape(bare)}\s+{re.escape(bare)}\b", prompt
+        ):
+            slots.append(bare)
+    return tuple(slots)
+
+
+def normalize_name(text: str) -> str:
+    """Compare names ignoring case, emoji, punctuation and a leading 'Act as a'."""
+    s = unicodedata.normalize("NFKC", text).strip()
+    s = re.sub(r"^[^\w']+", "", s)
+    s = ACT_AS.sub("", s)
+    s = re.sub(r"[^\w]+", " ", s.casefold())
+    return " ".join(s.split())
+
+
+class PersonaCatalog:
+    """In-memory catalog with fuzzy name lookup (rapidfuzz); loads from the index's JSON."""
+
+    def __init__(self, personas: list[Persona]):
+        self.personas = list(personas)
+        self._names = [normalize_name(p.name) for p in self.personas]
+
+    def __len__(self) -> int:
+        return len(self.personas)
+
+    @classmethod
+    def load(cls, path: Path) -> "PersonaCatalog":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls([Persona.from_dict(d) for d in data])
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(
+            json.dumps([p.to_dict() for p in self.personas], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+
+    def get(self, name_or_key: str) -> Persona | None:
+        """Exact lookup by key, or by name (the first of duplicates, in notes order)."""
+        for p in self.personas:
+            if p.key == name_or_key:
+                return p
+        wanted = normalize_name(name_or_key)
+        for p, n in zip(self.personas, self._names):
+            if n == wanted:
+                return p
+        return None
+
+    def search(self, text: str, limit: int = 10, cutoff: float = 60.0) -> list[tuple[Persona, float]]:
+        """Fuzzy name search, best first; ties keep notes order, so duplicates are deterministic."""
+        query = normalize_name(text)
+        if not query:
+            return [(p, 100.0) for p in self.personas[:limit]]
+        hits = process.extract(
+            query, self._names, scorer=fuzz.WRatio, processor=utils.default_process, limit=None, score_cutoff=cutoff
+        )
+        hits.sort(key=lambda h: (-h[1], h[2]))
+        return [(self.personas[i], float(score)) for _, score, i in hits[:limit]]
+
+    def name_scores(self, query: str) -> list[tuple[int, float]]:
+        """(index, score) of names close to `query`, scored with plain Levenshtein ratio."""
+        hits = process.extract(query, self._names, scorer=fuzz.ratio, limit=5)
+        return [(i, float(s)) for _, s, i in hits]

@@ -1,0 +1,103 @@
+"""The vector store: Chroma (embedded, or a server), with an atomically swapped manifest.
+
+Each ingest writes a fresh collection and then replaces `manifest.json` in one
+`os.replace`, so readers see the old index or the new one, never a mix; an ingest that
+dies half way leaves the manifest, and so the old index, untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import Settings
+
+MANIFEST = "manifest.json"
+
+
+class IndexMissingError(RuntimeError):
+    """No index yet: the message says how to build one."""
+
+
+@dataclass
+class Manifest:
+    collection: str
+    notes_path: str
+    config_key: str
+    files: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of the bytes
+    failed_files: dict[str, str] = field(default_factory=dict)  # files that could not be ingested
+    chunks: int = 0
+    personas: int = 0
+    ingested_at: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    dropped_lines: int = 0
+
+    @property
+    def catalog_file(self) -> str:
+        return f"personas-{self.collection}.json"
+
+
+def manifest_path(settings: Settings) -> Path:
+    return Path(settings.store_dir) / MANIFEST
+
+
+def read_manifest(settings: Settings) -> Manifest | None:
+    path = manifest_path(settings)
+    if not path.exists():
+        return None
+    try:
+        return Manifest(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError):
+        return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(settings: Settings, manifest: Manifest) -> None:
+    write_atomic(manifest_path(settings), json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
+
+
+def require_manifest(settings: Settings) -> Manifest:
+    manifest = read_manifest(settings)
+    if manifest is None:
+        raise IndexMissingError(
+            f"no index in {settings.store_dir}: run `python -m ingest` (or `make run`) to build it"
+        )
+    return manifest
+
+
+def chroma_client(settings: Settings):
+    """A real Chroma client: a server when CHROMA_HOST is set, else embedded in STORE_DIR."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.is_server_mode:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    path = Path(settings.store_dir) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def open_collection(client, name: str, create: bool = False):
+    """The collection with no embedding function of Chroma's own (it would download one)."""
+    if create:
+        return client.create_collection(name=name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+    return client.get_collection(name=name, embedding_function=None)

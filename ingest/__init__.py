@@ -1,0 +1,1 @@
+"""Reads an outline notes tree into chunks and loads them into the vector store."""

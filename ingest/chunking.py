@@ -1,0 +1,211 @@
+"""Chunking a parsed outline by its structure: one note and what belongs to it.
+
+A chunk is a note with its content, prefixed by its breadcrumb. Notes too large for
+the embedding model are split at bullet boundaries; tiny neighbours are merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from assistant.personas import Persona, detect_slots, split_title
+
+from .outline import IMAGE, MD_LINK, Node, clean_title
+
+CHUNKER_VERSION = "1"
+URL = re.compile(r"https?://\S+")
+
+
+@dataclass
+class Chunk:
+    path: list[str]
+    lines: list[tuple[int, str]]
+    source: str
+    kind: str = "note"
+    persona: Persona | None = None
+    id: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def breadcrumb(self) -> str:
+        return " > ".join(self.path)
+
+    @property
+    def body(self) -> str:
+        return "\n".join(text for _, text in self.lines)
+
+    @property
+    def text(self) -> str:
+        return f"{self.breadcrumb}\n{self.body}"
+
+    @property
+    def first_line(self) -> int:
+        return min(n for n, _ in self.lines)
+
+    @property
+    def last_line(self) -> int:
+        return max(n for n, _ in self.lines)
+
+    def embed_text(self) -> str:
+        """What the model sees: breadcrumb and prose without URLs and markdown noise."""
+        body = IMAGE.sub("", self.body)
+        body = MD_LINK.sub(lambda m: m.group(1), body)
+        body = URL.sub("", body)
+        body = body.replace("**", "").replace(">>>", "")
+        body = re.sub(r"^\s*- ", "", body, flags=re.MULTILINE)
+        body = re.sub(r"[ \t]+", " ", body)
+        body = re.sub(r"\n\s*\n+", "\n", body).strip()
+        return f"{self.breadcrumb}\n{body}"
+
+
+def _size(lines: list[tuple[int, str]]) -> int:
+    return sum(len(t) + 1 for _, t in lines)
+
+
+def is_droppable(node: Node) -> bool:
+    """Empty bullets and image-only bullets say nothing; they are knowingly dropped."""
+    if node.children or any(t.strip() for _, t in node.body):
+        return False
+    t = IMAGE.sub("", node.title).strip()
+    return t in ("", "-")
+
+
+def file_path_parts(relpath: str, single_file: bool) -> list[str]:
+    if single_file:
+        return []
+    p = PurePosixPath(relpath)
+    return [*p.parent.parts, p.stem]
+
+
+class Chunker:
+    def __init__(self, max_chars: int = 900, min_chars: int = 160):
+        self.max_chars = max_chars
+        self.min_chars = min_chars
+
+    def chunk_tree(self, root: Node, source: str, top: list[str]) -> tuple[list[Chunk], list[int]]:
+        """Chunks of one file's tree, and the numbers of the lines knowingly dropped."""
+        chunks: list[Chunk] = []
+        dropped: list[int] = []
+        if root.body:
+            self._emit_lines(chunks, dropped, top or [PurePosixPath(source).stem], root.body, source)
+        for child in root.children:
+            self._chunk_node(child, top, source, chunks, dropped)
+        return self._merge_tiny(chunks), dropped
+
+    # -------------------------------------------------------------- internals
+    def _emit_lines(self, chunks, dropped, path, lines, source, kind="note") -> None:
+        kept = [(n, t) for n, t in lines if t.strip()]
+        dropped.extend(n for n, t in lines if not t.strip())
+        if kept:
+            for piece in self._split_lines(kept):
+                chunks.append(Chunk(path=list(path), lines=piece, source=source, kind=kind))
+
+    def _split_lines(self, lines: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+        """Split a run of lines to fit; a single huge line is cut into pieces of its own."""
+        pieces: list[list[tuple[int, str]]] = []
+        cur: list[tuple[int, str]] = []
+        for n, t in lines:
+            if len(t) > self.max_chars:
+                if cur:
+                    pieces.append(cur)
+                    cur = []
+                for i in range(0, len(t), self.max_chars):
+                    pieces.append([(n, t[i : i + self.max_chars])])
+                continue
+            if cur and _size(cur) + len(t) + 1 > self.max_chars:
+                pieces.append(cur)
+                cur = []
+            cur.append((n, t))
+        if cur:
+            pieces.append(cur)
+        return pieces
+
+    def _chunk_node(self, node: Node, parent_path: list[str], source: str, chunks, dropped) -> None:
+        if is_droppable(node):
+            dropped.extend(n for n, _ in node.own_lines)
+            return
+        persona = self._persona(node, source)
+        title = clean_title(node.title) if node.title.strip() not in ("", ".") else ""
+        path = parent_path + [title] if title else list(parent_path)
+        if persona is not None:
+            lines = [(n, t) for n, t in node.subtree_lines() if t.strip()]
+            dropped.extend(n for n, t in node.subtree_lines() if not t.strip())
+            chunks.append(Chunk(path=path, lines=lines, source=source, kind="persona", persona=persona))
+            return
+        whole = node.subtree_lines()
+        if _size(whole) <= self.max_chars:
+            self._emit_lines(chunks, dropped, path, whole, source)
+            return
+        group: list[tuple[int, str]] = list(node.own_lines)
+        for child in node.children:
+            if is_droppable(child):
+                dropped.extend(n for n, _ in child.own_lines)
+                continue
+            sub = child.subtree_lines()
+            if self._persona(child, source) is None and (not child.children or _size(sub) <= self.max_chars // 3):
+                if group and _size(group) + _size(sub) > self.max_chars:
+                    self._emit_lines(chunks, dropped, path, group, source)
+                    group = []
+                group.extend(sub)
+            else:
+                if group:
+                    self._emit_lines(chunks, dropped, path, group, source)
+                    group = []
+                self._chunk_node(child, path, source, chunks, dropped)
+        if group:
+            self._emit_lines(chunks, dropped, path, group, source)
+
+    def _persona(self, node: Node, source: str) -> Persona | None:
+        split = split_title(node.title)
+        if split is None or not node.children:
+            return None
+        emoji, name = split
+        prompt = "\n".join(
+            t.strip().removeprefix("- ").strip() for c in node.children for _, t in c.subtree_lines() if t.strip()
+        )
+        if not prompt:
+            return None
+        return Persona(
+            name=name,
+            title=node.title.strip(),
+            emoji=emoji,
+            prompt=prompt,
+            source=source,
+            line=node.line,
+            slots=detect_slots(name, prompt),
+        )
+
+    def _merge_tiny(self, chunks: list[Chunk]) -> list[Chunk]:
+        """Fold a tiny note chunk into the chunk before it when it continues that note or sits inside it."""
+        out: list[Chunk] = []
+        for chunk in chunks:
+            prev = out[-1] if out else None
+            if (
+                prev is not None
+                and chunk.kind == "note"
+                and prev.kind == "note"
+                and _size(chunk.lines) < self.min_chars
+                and chunk.path[: len(prev.path)] == prev.path
+                and _size(prev.lines) + _size(chunk.lines) <= self.max_chars
+            ):
+                prev.lines.extend(chunk.lines)
+                continue
+            out.append(chunk)
+        return out
+
+
+def assign_ids(chunks: list[Chunk], model_key: str) -> None:
+    """Content-derived ids: same note, same text, same model -> same id (so re-ingest skips it)."""
+    seen: dict[str, int] = {}
+    for chunk in chunks:
+        h = hashlib.sha256()
+        for part in (CHUNKER_VERSION, model_key, chunk.source, chunk.breadcrumb, chunk.body):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        base = h.hexdigest()[:32]
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        chunk.id = base if n == 0 else f"{base}-{n}"

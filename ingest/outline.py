@@ -1,0 +1,203 @@
+"""Parsing an outline export (nested `- ` bullets, optional `#` headings) into a tree.
+
+The export has quirks (see the project README): continuation lines without a bullet,
+code fences that open on a bullet and close at column 0, unfenced code, flashcard
+markers, flattened sibling headings and placeholder `.` bullets. The parser keeps every
+line with its number; `restructure` then re-nests what the export flattened.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+](?:[ \t]+(?P<text>.*)|[ \t]*)$")
+HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t#]*$")
+FENCE = re.compile(r"^\s*(?:[-*+]\s+)?```")
+FENCE_CLOSE = re.compile(r"^\s*```\s*(?:>>>)?\s*$")
+LINK_HEADING = re.compile(r"\[\s*\*\*\s*Link\s*\*\*\s*\]\([^)]*\)")
+IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+BOLD_ONLY = re.compile(r"^\*\*(?P<t>[^*]+)\*\*$")
+CODE_EQ = re.compile(r"\u2015| \u2194 ")
+SEP = "\x00"
+
+
+@dataclass
+class Node:
+    """One bullet (or heading) with its continuation lines and children."""
+
+    title: str
+    line: int
+    depth: int
+    body: list[tuple[int, str]] = field(default_factory=list)
+    children: list["Node"] = field(default_factory=list)
+    raw: str = ""  # the title line as it stands in the file
+
+    @property
+    def own_lines(self) -> list[tuple[int, str]]:
+        head = [(self.line, self.raw)] if self.line > 0 else []
+        return head + self.body
+
+    def subtree_lines(self) -> list[tuple[int, str]]:
+        out = list(self.own_lines)
+        for child in self.children:
+            out.extend(child.subtree_lines())
+        return out
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass
+class ParseResult:
+    root: Node
+    warnings: list[str]
+
+
+def _indent_unit(lines: list[str]) -> int:
+    widths = set()
+    for line in lines:
+        m = BULLET.match(line)
+        if m:
+            width = len(m.group("indent").expandtabs(4))
+            if width:
+                widths.add(width)
+    if not widths:
+        return 4
+    smallest = min(widths)
+    return 2 if smallest <= 2 else 4
+
+
+def repair_code_line(text: str) -> str:
+    """The export wrote `==` as U+2015 or ' ↔ ' in code; continuation code lines get it back."""
+    if "**" in text or "(" in text or ":" in text:
+        return CODE_EQ.sub(lambda m: "==" if m.group(0) == "\u2015" else " == ", text)
+    return text
+
+
+def parse_outline(lines: list[str], title: str = "") -> ParseResult:
+    """Build the tree. Never raises on odd input; oddities become warnings."""
+    root = Node(title=title, line=0, depth=-1)
+    stack: list[Node] = [root]
+    warnings: list[str] = []
+    unit = _indent_unit(lines)
+    heading_depth = 0
+    fence_open_at = 0
+    saw_tab_mix = False
+
+    for number, line in enumerate(lines, start=1):
+        current = stack[-1]
+        if fence_open_at:
+            current.body.append((number, line))
+            if FENCE_CLOSE.match(line):
+                fence_open_at = 0
+            continue
+        heading = HEADING.match(line)
+        bullet = BULLET.match(line) if not heading else None
+        if heading:
+            level = len(heading.group("hashes"))
+            depth = level - 1
+            while stack[-1] is not root and stack[-1].depth >= depth:
+                stack.pop()
+            node = Node(title=heading.group("text").strip(), line=number, depth=depth, raw=line)
+            stack[-1].children.append(node)
+            stack.append(node)
+            heading_depth = level
+            continue
+        if bullet:
+            indent = bullet.group("indent")
+            if "\t" in indent and " " in indent and not saw_tab_mix:
+                saw_tab_mix = True
+                warnings.append(f"line {number}: tabs and spaces mixed in indentation (tab read as 4 spaces)")
+            width = len(indent.expandtabs(4))
+            depth = heading_depth + (width + unit // 2) // unit
+            while stack[-1] is not root and stack[-1].depth >= depth:
+                stack.pop()
+            text = (bullet.group("text") or "").rstrip()
+            node = Node(title=text, line=number, depth=depth, raw=line)
+            stack[-1].children.append(node)
+            stack.append(node)
+            if text.lstrip().startswith("```") and text.count("```") % 2 == 1:
+                fence_open_at = number
+            continue
+        # Continuation line: belongs to the bullet above (or the file itself).
+        if line.strip() and FENCE.match(line) and line.count("```") % 2 == 1:
+            fence_open_at = number
+            current.body.append((number, line))
+            continue
+        current.body.append((number, repair_code_line(line) if line[:1] in (" ", "*") or line.startswith("**") else line))
+
+    if fence_open_at:
+        warnings.append(f"line {fence_open_at}: code fence never closed (read as code to the end of the file)")
+    restructure(root)
+    return ParseResult(root=root, warnings=warnings)
+
+
+# ----------------------------------------------------------------------------- titles
+def title_parts(raw: str) -> list[str]:
+    """The headings a bullet title carries: '[**Link**](u)**A**[**Link**](u)**B**>>>' -> [A, B]."""
+    t = raw.strip()
+    if t.endswith(">>>"):
+        t = t[:-3]
+    t = IMAGE.sub("", t)
+    t = LINK_HEADING.sub(SEP, t)
+    t = t.replace("****", SEP)
+    t = MD_LINK.sub(lambda m: m.group(1), t)
+    t = t.replace("**", "").replace("\u2015", SEP)
+    parts = [re.sub(r"\s+", " ", p).strip() for p in t.split(SEP)]
+    parts = [p for p in parts if p]
+    # A long trailing "part" is content glued onto a heading, not a heading.
+    kept = parts[:1] + [p for p in parts[1:] if len(p) <= 80]
+    return kept
+
+
+def clean_title(raw: str) -> str:
+    return " / ".join(title_parts(raw)) or raw.strip()
+
+
+def is_flat_heading(node: Node) -> bool:
+    """A sibling bullet that heads the siblings after it (the export flattened the nesting)."""
+    t = node.title.strip()
+    if LINK_HEADING.match(t):
+        return True
+    m = BOLD_ONLY.match(t.removesuffix(">>>").strip())
+    if m and not node.children and not node.body:
+        words = m.group("t").split()
+        return 0 < len(words) <= 8 and not m.group("t").rstrip().endswith((".", "!", "?"))
+    return False
+
+
+def is_placeholder(node: Node) -> bool:
+    return node.title.strip() == "."
+
+
+def restructure(node: Node) -> None:
+    """Re-nest flattened headings and attach `.` placeholder bullets to the note they continue."""
+    # Placeholders continue the meaningful sibling before them.
+    kids: list[Node] = []
+    for child in node.children:
+        if is_placeholder(child) and kids and kids[-1].title.strip() not in ("", "."):
+            kids[-1].children.append(child)
+        else:
+            kids.append(child)
+    # Flattened headings govern the plain siblings that follow them.
+    grouped: list[Node] = []
+    current: Node | None = None
+    for child in kids:
+        if is_flat_heading(child):
+            if child.children:  # a self-contained section (flashcard with its answer)
+                grouped.append(child)
+                current = None
+            else:
+                grouped.append(child)
+                current = child
+        elif current is not None:
+            current.children.append(child)
+        else:
+            grouped.append(child)
+    node.children = grouped
+    for child in node.children:
+        restructure(child)
