@@ -12,6 +12,7 @@ from rapidfuzz import fuzz, process, utils
 
 ACT_AS = re.compile(r"^\s*act\s+as\s+(?:(?:a|an|the)\s+)?", re.IGNORECASE)
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+BRACKET_SLOT = re.compile(r"\[([a-z]+(?: [a-z]+)?)\](?!\()")
 LOWER_WORDS = {"a", "an", "the", "and", "or", "of", "for", "from", "to", "in", "on", "with", "as", "at", "by"}
 
 
@@ -37,8 +38,8 @@ class Persona:
             value = values.get(slot, "").strip()
             if not value:
                 continue
-            if f"{{{slot}}}" in text:
-                text = text.replace(f"{{{slot}}}", value)
+            if f"{{{slot}}}" in text or f"[{slot}]" in text:
+                text = text.replace(f"{{{slot}}}", value).replace(f"[{slot}]", value)
             else:  # a bare-word slot such as "position" in the interviewer prompt
                 text = re.sub(rf"\b{re.escape(slot)}\s+{re.escape(slot)}\b", f"{value} {slot}", text, count=1)
         return text
@@ -71,7 +72,7 @@ def split_title(title: str) -> tuple[str, str] | None:
 
 def detect_slots(name: str, prompt: str) -> tuple[str, ...]:
     """Template slots: `{character}` style, and a lowercase placeholder word in the title."""
-    slots = list(dict.fromkeys(SLOT.findall(prompt)))
+    slots = list(dict.fromkeys(SLOT.findall(prompt) + BRACKET_SLOT.findall(prompt)))
     for word in name.split():
         bare = word.strip("'\"")
         if bare.isalpha() and bare.islower() and bare not in LOWER_WORDS and re.search(
