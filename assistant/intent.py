@@ -12,7 +12,8 @@ import unicodedata
 
 # "act as a ...", "pretend to be ...", and their counterparts in a few common languages.
 REQUEST = re.compile(
-    r"^\s*(?:please\s+|pls\s+|bitte\s+|por favor\s+|s'il te pla[iî]t\s+)?"
+    r"^\s*(?:(?:yo|hey|hi|hello|ok|okay|so|now|please|pls|plz|bitte|por favor|s'il te pla[iî]t|can you|could you|"
+    r"would you|will you|kannst du|puedes|peux-tu|pourrais-tu)[\s,!]+)*"
     r"(?:(?:i\s+want|i'd\s+like|i\s+would\s+like|i\s+need)\s+you\s+to\s+)?"
     r"(?:act(?:ing)?\s+(?:as|like)|pretend(?:\s+to\s+be|\s+you(?:'re|\s+are))?|be(?:have)?\s+(?:like\s+)?(?:my|a|an|the)|"
     r"you\s+are(?:\s+now)?|you're|play(?:\s+the\s+role\s+of)?|role-?play\s+as|imagine\s+you(?:'re|\s+are)|"

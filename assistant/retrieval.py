@@ -28,6 +28,8 @@ POOL = 30
 # Thresholds on cosine similarity (all-MiniLM-L6-v2, normalised vectors).
 PERSONA_WITH_REQUEST = 0.30
 PERSONA_BY_NEED = 0.42
+PERSONA_CLEAR_WINNER = 0.35
+CLEAR_MARGIN = 0.15
 PERSONA_FROM_QUESTION = 0.55
 NEED_MARGIN = 0.05
 NAME_MATCH = 85.0
@@ -89,9 +91,15 @@ class Retriever:
     def search(self, query: str, k: int | None = None) -> SearchResult:
         k = k or self.settings.retrieval_k
         text = clean_query(query, max(self.settings.query_max_chars, 1))
-        vector = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+        has_request, role = intent.split_request(text)
+        if has_request and role:
+            # The role alone ("bash shell") says more about the persona than the request words.
+            both = self.embeddings.embed_documents([text, role])
+            vector, role_vector = (np.asarray(v, dtype=np.float32) for v in both)
+        else:
+            vector = role_vector = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
         dense = self._dense(vector)
-        persona, reason = self._pick_persona(text, vector, dense)
+        persona, reason = self._pick_persona(text, (vector + role_vector) / 2, dense)
         ranked = self._fuse(text, dense)
         passages = [self._passage(i, s) for i, s in ranked[:k]]
         if persona is not None:
@@ -142,7 +150,7 @@ class Retriever:
             by_name = self._name_match(text)
         if by_name is not None:
             return by_name, "name"
-        if intent.word_count(text) < 2 and not intent.emojis(text):
+        if not self.index.persona_rows or (intent.word_count(text) < 2 and not intent.emojis(text)):
             return None, ""
         sims = self.index.persona_vectors @ vector
         order = np.argsort(-sims)
@@ -157,7 +165,8 @@ class Retriever:
                 j = max(holders, key=lambda h: sims[h])
                 if sims[j] >= PERSONA_WITH_REQUEST:
                     return persona_of(j), "emoji"
-        top, second = float(sims[order[0]]), float(sims[order[1]])
+        top = float(sims[order[0]])
+        second = float(sims[order[1]]) if len(order) > 1 else 0.0
         notes_best = max((s for i, s in dense if self.index.chunks[i].kind != "persona"), default=0.0)
         if has_request and top >= PERSONA_WITH_REQUEST:
             return persona_of(order[0]), "need"
@@ -166,6 +175,8 @@ class Retriever:
                 return persona_of(order[0]), "need"
             return None, ""
         if top >= PERSONA_BY_NEED and top - notes_best >= NEED_MARGIN and top - second >= NEED_MARGIN:
+            return persona_of(order[0]), "need"
+        if top >= PERSONA_CLEAR_WINNER and top - second >= CLEAR_MARGIN and top - notes_best >= 2 * NEED_MARGIN:
             return persona_of(order[0]), "need"
         return None, ""
 

@@ -16,7 +16,7 @@ BUNDLED_NOTES = PROJECT_DIR / "notes" / "000_85ef1cbe2e838ad0.txt"
 class Settings(BaseSettings):
     """Every knob of the product; `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # Notes and index
     notes_path: Path = Field(default=BUNDLED_NOTES)

@@ -29,5 +29,7 @@ def compact(text: str) -> str:
     """A passage as an LLM or a reader needs it: link text kept, URLs and images dropped."""
     text = IMAGE.sub("", text)
     text = MD_LINK.sub(lambda m: m.group(1), text)
-    lines = [line.rstrip() for line in text.split("\n")]
-    return "\n".join(line for line in lines if line.strip())
+    lines = [line.rstrip() for line in text.split("\n") if line.strip()]
+    bullets = [len(line) - len(line.lstrip(" ")) for line in lines if line.lstrip(" ").startswith("- ")]
+    cut = min(bullets, default=0)
+    return "\n".join(line[min(cut, len(line) - len(line.lstrip(" "))):] for line in lines)

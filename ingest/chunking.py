@@ -61,6 +61,11 @@ class Chunk:
         return f"{self.breadcrumb}\n{body}"
 
 
+def shorten(title: str, limit: int = 100) -> str:
+    """A breadcrumb element short enough to read; the full line stays in the chunk text."""
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
 def _size(lines: list[tuple[int, str]]) -> int:
     return sum(len(t) + 1 for _, t in lines)
 
@@ -128,7 +133,7 @@ class Chunker:
             dropped.extend(n for n, _ in node.own_lines)
             return
         persona = self._persona(node, source)
-        title = clean_title(node.title) if node.title.strip() not in ("", ".") else ""
+        title = shorten(clean_title(node.title)) if node.title.strip() not in ("", ".") else ""
         path = parent_path + [title] if title else list(parent_path)
         if persona is not None:
             lines = [(n, t) for n, t in node.subtree_lines() if t.strip()]

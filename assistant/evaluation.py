@@ -1,0 +1,105 @@
+"""Retrieval scores over a gold file, with the definitions of the shared eval scorer.
+
+persona top-1 (names compared ignoring case, emoji, punctuation and "Act as a"), notes
+hit@1/hit@5 (a passage hits when its breadcrumb holds an expected title, "A > B" meaning
+adjacent titles, or its text holds the expected phrase), none rejection, and the mean
+size of the top-5 passages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+
+from .personas import normalize_name
+
+DEFAULT_GOLD = Path(__file__).parent / "data" / "gold.jsonl"
+_LINK_HEADING = re.compile(r"\[\s*\**\s*Link\s*\**\s*\]\([^)]*\)")
+_MDLINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+
+
+def _title_parts(title: str) -> set[str]:
+    t = unicodedata.normalize("NFKC", title).strip().removesuffix(">>>")
+    t = _IMAGE.sub("", t)
+    t = _LINK_HEADING.sub("\x00", t).replace("****", "\x00")
+    t = _MDLINK.sub(lambda m: m.group(1), t)
+    t = t.replace("**", "").replace("__", "").replace("\u2015", "\x00").replace(" / ", "\x00")
+    parts = [re.sub(r"\s+", " ", p).casefold().strip(" .:") for p in t.split("\x00")]
+    parts = [p for p in parts if p]
+    return set(parts) | ({" / ".join(parts)} if len(parts) > 1 else set())
+
+
+def _norm_text(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).casefold().replace("**", "").replace("__", "").replace("`", "")
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def passage_hit(passage: dict, expect_any: list[str], phrase: str | None) -> bool:
+    elems = [_title_parts(x) for x in passage.get("path") or []]
+    for expected in expect_any:
+        want = [_single(x) for x in expected.split(" > ")]
+        for i in range(len(elems) - len(want) + 1):
+            if all(want[j] in elems[i + j] for j in range(len(want))):
+                return True
+    return bool(phrase) and _norm_text(phrase) in _norm_text(passage.get("text", ""))
+
+
+def _single(title: str) -> str:
+    t = unicodedata.normalize("NFKC", title).strip().removesuffix(">>>")
+    t = _MDLINK.sub(lambda m: m.group(1), t).replace("**", "").replace("__", "")
+    return re.sub(r"\s+", " ", t).casefold().strip(" .:")
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def score(gold: list[dict], predictions: list[dict]) -> dict:
+    by_query = {" ".join(p["query"].split()): p for p in predictions}
+    persona = defaultdict(lambda: [0, 0])
+    notes = defaultdict(lambda: [0, 0, 0])
+    none = defaultdict(lambda: [0, 0])
+    notes_with_persona = 0
+    sizes: list[int] = []
+    for g in gold:
+        p = by_query.get(" ".join(g["query"].split()), {})
+        picked = normalize_name(p.get("persona") or "")
+        sub = g.get("subgroup", "all")
+        if g["kind"] == "persona":
+            persona[sub][0] += bool(picked) and picked == normalize_name(g["expect"])
+            persona[sub][1] += 1
+        elif g["kind"] == "notes":
+            passages = (p.get("passages") or [])[:5]
+            hits = [passage_hit(x, g["expect_any"], g.get("expect_phrase")) for x in passages]
+            notes[sub][0] += bool(hits and hits[0])
+            notes[sub][1] += any(hits)
+            notes[sub][2] += 1
+            notes_with_persona += bool(picked)
+            sizes.append(sum(len(x.get("text", "")) for x in passages))
+        else:
+            none[sub][0] += not picked
+            none[sub][1] += 1
+
+    def ratio(d, a, b):
+        num, den = sum(v[a] for v in d.values()), sum(v[b] for v in d.values())
+        return num / den if den else None
+
+    return {
+        "persona_top1": {k: v[0] / v[1] for k, v in persona.items()},
+        "notes_hit1": {k: v[0] / v[2] for k, v in notes.items()},
+        "notes_hit5": {k: v[1] / v[2] for k, v in notes.items()},
+        "none_rejection": {k: v[0] / v[1] for k, v in none.items()},
+        "ALL": {
+            "persona_top1": ratio(persona, 0, 1),
+            "notes_hit1": ratio(notes, 0, 2),
+            "notes_hit5": ratio(notes, 1, 2),
+            "none_rejection": ratio(none, 0, 1),
+            "notes_with_persona": notes_with_persona / len(sizes) if sizes else None,
+            "notes_top5_chars_mean": sum(sizes) / len(sizes) if sizes else None,
+        },
+    }

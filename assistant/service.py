@@ -1,0 +1,64 @@
+"""The service the CLI and the UI call: loads index, model and retriever once, lazily."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+
+from .index import Index
+from .personas import PersonaCatalog
+from .retrieval import Retriever, SearchResult
+from .settings import Settings, get_settings
+from .store import read_manifest, require_manifest
+
+
+class Assistant:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        self._lock = threading.Lock()
+
+    @cached_property
+    def catalog(self) -> PersonaCatalog:
+        """The persona catalog alone: no Chroma and no model, so name lookups stay instant."""
+        manifest = require_manifest(self.settings)
+        return PersonaCatalog.load(Path(self.settings.store_dir) / manifest.catalog_file)
+
+    @cached_property
+    def index(self) -> Index:
+        return Index.load(self.settings)
+
+    @cached_property
+    def embeddings(self):
+        from .embeddings import get_embeddings
+
+        return get_embeddings(self.settings)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            return Retriever(self.index, self.embeddings)
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        return self.retriever.search(query, k)
+
+    def index_info(self) -> dict:
+        manifest = read_manifest(self.settings)
+        if manifest is None:
+            return {"ready": False, "store_dir": str(self.settings.store_dir)}
+        return {
+            "ready": True,
+            "chunks": manifest.chunks,
+            "personas": manifest.personas,
+            "ingested_at": manifest.ingested_at,
+            "notes_path": manifest.notes_path,
+            "collection": manifest.collection,
+            "errors": manifest.errors,
+            "store": f"chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
+            if self.settings.is_server_mode else str(self.settings.store_dir),
+        }
+
+    def reload(self) -> None:
+        """Forget the loaded index after a re-ingest (the model stays loaded)."""
+        for name in ("catalog", "index", "retriever"):
+            self.__dict__.pop(name, None)

@@ -1,0 +1,102 @@
+"""Shared fixtures: a real Chroma store of the bundled notes, built once per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.settings import BUNDLED_NOTES, Settings  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def make_settings(store: Path, notes: Path = BUNDLED_NOTES, **extra) -> Settings:
+    return Settings(_env_file=None, notes_path=notes, store_dir=store, llm_provider="none", **extra)
+
+
+@pytest.fixture(scope="session")
+def bundled_settings(tmp_path_factory) -> Settings:
+    """The bundled notes ingested into a fresh embedded store (real embeddings)."""
+    from ingest.pipeline import run_ingest
+
+    settings = make_settings(tmp_path_factory.mktemp("store"))
+    report = run_ingest(settings)
+    assert report.chunks > 500 and report.personas == 158
+    return settings
+
+
+@pytest.fixture(scope="session")
+def assistant(bundled_settings):
+    from assistant.service import Assistant
+
+    return Assistant(bundled_settings)
+
+
+@pytest.fixture()
+def small_tree(tmp_path) -> Path:
+    """A folder tree of notes made in the test."""
+    root = tmp_path / "notes"
+    (root / "Databases").mkdir(parents=True)
+    (root / "Databases" / "Sharding.md").write_text(
+        "- Sharding\n"
+        "    - Sharding distributes data across different databases.\n"
+        "    - Disadvantage(s): sharding>>>\n"
+        "        - Joining data from multiple shards is more complex.\n",
+        encoding="utf-8",
+    )
+    (root / "Cooking.txt").write_text(
+        "- Bread\n    - Knead the dough for ten minutes.\n- Soup\n    - Simmer the stock slowly.\n",
+        encoding="utf-8",
+    )
+    (root / "ignored.json").write_text("{}", encoding="utf-8")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+@pytest.fixture()
+def chroma_server(tmp_path):
+    """A real Chroma server (`chroma run`) on a free loopback port."""
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if chroma is None:
+        pytest.fail("the chroma command of the chromadb package is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

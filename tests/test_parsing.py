@@ -1,0 +1,143 @@
+"""Reading, repairing, parsing and chunking the notes: no model, no store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.settings import BUNDLED_NOTES
+from ingest.chunking import Chunker
+from ingest.outline import clean_title, parse_outline
+from ingest.reading import NoteFileError, decode_bytes, read_note_file, repair_line
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    note = read_note_file(BUNDLED_NOTES, BUNDLED_NOTES.name)
+    parsed = parse_outline(note.lines)
+    chunks, dropped = Chunker().chunk_tree(parsed.root, note.relpath, [])
+    return note, parsed, chunks, dropped
+
+
+def test_mac_roman_mojibake_repaired_and_sound_utf8_untouched():
+    broken = "🐧 Act as a Linux Terminal – “quoted”".encode("utf-8").decode("mac_roman")
+    assert broken.startswith("\uf8ffüêß")
+    assert repair_line(broken) == "🐧 Act as a Linux Terminal – “quoted”"
+    assert repair_line("caf\u00e9 \u2014 d\u00e9j\u00e0 vu 🐧") == "caf\u00e9 \u2014 d\u00e9j\u00e0 vu 🐧"
+    assert repair_line("plain ascii") == "plain ascii"
+
+
+def test_all_non_ascii_lines_of_the_export_repaired(bundled):
+    note, *_ = bundled
+    assert note.repaired_lines == 202
+    assert not any("\uf8ff" in line for line in note.lines)
+
+
+def test_cp1252_and_latin1_files_are_read_not_skipped(tmp_path):
+    f = tmp_path / "win.md"
+    f.write_bytes("- Caf\u00e9 notes \u2013 \u201cquoted\u201d\n".encode("cp1252"))
+    note = read_note_file(f, "win.md")
+    assert note.encoding == "cp1252"
+    assert note.lines == ["- Caf\u00e9 notes \u2013 \u201cquoted\u201d"]
+    assert decode_bytes("\u00ff\u00fe".encode("latin-1") + b"\x81")[1] in ("cp1252", "latin-1")
+
+
+def test_binary_and_empty_files_rejected_with_reason(tmp_path):
+    binary = tmp_path / "b.md"
+    binary.write_bytes(b"\x00\x01\x02 binary")
+    with pytest.raises(NoteFileError, match="binary"):
+        read_note_file(binary, "b.md")
+    empty = tmp_path / "e.md"
+    empty.write_text("  \n", encoding="utf-8")
+    with pytest.raises(NoteFileError, match="empty"):
+        read_note_file(empty, "e.md")
+
+
+def test_persona_catalog_of_the_bundled_notes(bundled):
+    *_, chunks, _ = bundled
+    personas = [c.persona for c in chunks if c.persona]
+    assert len(personas) == 158
+    names = [p.name for p in personas]
+    assert len(set(names)) == 157 and names.count("Life Coach") == 2
+    terminal = next(p for p in personas if p.name == "Linux Terminal")
+    assert terminal.emoji == "🐧" and terminal.line == 3
+    assert terminal.prompt.startswith("I want you to act as a linux terminal.")
+    for name in ("position Interviewer", "Language Detector", "Tech Reviewer", "Gnomist", "Personal Stylist"):
+        assert name in names
+    assert not any(n.endswith(":") or "\ufe0f" in n or n != n.strip() for n in names)
+    character = next(p for p in personas if p.name.startswith("'Character'"))
+    assert character.slots == ("character", "series")
+    interviewer = next(p for p in personas if p.name == "position Interviewer")
+    assert interviewer.slots == ("position",)
+    assert "for the Data Engineer position" in interviewer.fill({"position": "Data Engineer"})
+
+
+def test_every_line_in_exactly_one_chunk_or_knowingly_dropped(bundled):
+    note, _, chunks, dropped = bundled
+    seen = [n for c in chunks for n, _ in c.lines] + dropped
+    assert sorted(seen) == list(range(1, len(note.lines) + 1))
+
+
+def test_code_stays_code(bundled):
+    *_, chunks, _ = bundled
+    text = "\n".join(c.body for c in chunks)
+    assert "**def** __init__(self" in text
+    cache_aside_code = next(c for c in chunks if "def get_user(self, user_id):" in c.body)
+    assert 'user = cache.get("user.{0}", user_id)' in cache_aside_code.body
+    assert "**if** item.key == key:" in text and "item.key\u2015key" not in text
+
+
+def test_breadcrumbs_follow_the_outline(bundled):
+    *_, chunks, _ = bundled
+    cache_aside = [c for c in chunks if c.path[-1] == "Cache-aside"]
+    assert cache_aside and cache_aside[0].path == ["System Design", "System Design", "Cache-aside"]
+    assert cache_aside[0].text.startswith("System Design > System Design > Cache-aside\n")
+    weak = next(c for c in chunks if "A best effort approach is taken" in c.body)
+    assert weak.path[-2:] == ["Consistency patterns", "Weak consistency"]
+    assert not any(">>>" in part or "**" in part for c in chunks for part in c.path)
+
+
+def test_levenshtein_code_attached_to_its_note(bundled):
+    *_, chunks, _ = bundled
+    chunk = next(c for c in chunks if "ORDER BY LEVENSHTEIN" in c.body)
+    assert "Levenshtein's distance in" in chunk.body
+    assert "CREATE EXTENSION fuzzystrmatch;" in chunk.body
+    assert chunk.path[0] == "Levenshtein and Fuzzy Matching"
+
+
+def test_chunks_fit_the_embedding_model(bundled):
+    *_, chunks, _ = bundled
+    notes = [c for c in chunks if c.kind == "note"]
+    assert max(len(c.body) for c in notes) <= 900
+    assert sum(len(c.body) for c in notes) / len(notes) < 700
+
+
+def test_flattened_and_double_headings():
+    assert clean_title("[**Link**](u)**Fail-over**[**Link**](u)**Active-passive**") == "Fail-over / Active-passive"
+    assert clean_title("**Replication****Master-slave replication**") == "Replication / Master-slave replication"
+    assert clean_title("**Performance vs scalability**>>>") == "Performance vs scalability"
+
+
+def test_odd_input_parses_with_warnings():
+    lines = [
+        "- Top",
+        "\t- tab child",
+        "  \t- mixed child",
+        "- Code",
+        "    - ```",
+        "def __init__(self):",
+        "- this bullet is inside the unclosed fence",
+        "x" * 1_000_000,
+    ]
+    parsed = parse_outline(lines)
+    assert any("mixed" in w for w in parsed.warnings)
+    assert any("line 5" in w and "never closed" in w for w in parsed.warnings)
+    chunks, dropped = Chunker().chunk_tree(parsed.root, "odd.md", ["odd"])
+    assert sorted(n for c in chunks for n, _ in c.lines) + dropped == sorted(
+        [n for c in chunks for n, _ in c.lines] + dropped
+    )
+    covered = {n for c in chunks for n, _ in c.lines} | set(dropped)
+    assert covered == set(range(1, len(lines) + 1))
+    assert sum(len(t) for c in chunks for n, t in c.lines if n == 8) == 1_000_000
+    assert all(len(c.body) <= 900 for c in chunks)
