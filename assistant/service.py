@@ -39,6 +39,23 @@ class Assistant:
         with self._lock:
             return Retriever(self.index, self.embeddings)
 
+    @cached_property
+    def engine(self):
+        """The answering engine with the configured provider; a provider that cannot be set up
+        falls back to extractive answers and says why in `provider_error`."""
+        from .answering import AnswerEngine
+        from .providers import Provider, ProviderError, make_chat_model, resolve
+
+        provider = resolve(self.settings)
+        try:
+            model = make_chat_model(self.settings, provider)
+        except (ProviderError, ImportError, ValueError) as exc:
+            self.provider_error = f"{provider.name}: {exc}; answering without a model"
+            provider, model = Provider(name="none", model="none"), None
+        return AnswerEngine(self, model, provider)
+
+    provider_error: str | None = None
+
     def search(self, query: str, k: int | None = None) -> SearchResult:
         return self.retriever.search(query, k)
 

@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+LINK_HEADING = re.compile(r"\[\s*\**\s*Link\s*\**\s*\]\([^)]*\)")
 MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -28,6 +29,8 @@ def clean_query(query: str | None, max_chars: int) -> str:
 def compact(text: str) -> str:
     """A passage as an LLM or a reader needs it: link text kept, URLs and images dropped."""
     text = IMAGE.sub("", text)
+    text = LINK_HEADING.sub("", text)
+    text = re.sub(r"\s*>>>\s*$", "", text, flags=re.MULTILINE)
     text = MD_LINK.sub(lambda m: m.group(1), text)
     lines = [line.rstrip() for line in text.split("\n") if line.strip()]
     bullets = [len(line) - len(line.lstrip(" ")) for line in lines if line.lstrip(" ").startswith("- ")]
