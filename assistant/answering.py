@@ -61,15 +61,17 @@ def describe_error(exc: BaseException, provider: Provider) -> str:
     kind = type(exc).__name__
     text = str(exc).splitlines()[0][:300] if str(exc) else ""
     text = re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]{6,}", r"\1***", text)
-    hint = {
-        "APIConnectionError": "the server could not be reached",
-        "APITimeoutError": "the server did not answer in time (LLM_TIMEOUT)",
-        "AuthenticationError": "the server refused the API key",
-        "ConnectError": "the server could not be reached",
-        "ConnectionError": "the server could not be reached",
-        "ReadTimeout": "the server did not answer in time (LLM_TIMEOUT)",
-        "TimeoutError": "the server did not answer in time (LLM_TIMEOUT)",
-    }.get(kind, "the model call failed")
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403) or "Authentication" in kind or "PermissionDenied" in kind:
+        hint = "the server refused the API key"
+    elif "Timeout" in kind:
+        hint = "the server did not answer in time (LLM_TIMEOUT)"
+    elif "Connect" in kind or "Connection" in kind:
+        hint = "the server could not be reached"
+    elif status == 404 or "NotFound" in kind:
+        hint = "the server does not know this model or endpoint"
+    else:
+        hint = "the model call failed"
     return f"{provider.label}: {hint} ({kind}: {text})" if text else f"{provider.label}: {hint} ({kind})"
 
 

@@ -29,7 +29,7 @@ class LLMServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                server.requests.append({"path": self.path, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}})
                 if server.mode == "unauthorized":
                     return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                                                       "code": "invalid_api_key"}})
