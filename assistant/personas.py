@@ -12,7 +12,7 @@ from rapidfuzz import fuzz, process, utils
 
 ACT_AS = re.compile(r"^\s*act\s+as\s+(?:(?:a|an|the)\s+)?", re.IGNORECASE)
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-BRACKET_SLOT = re.compile(r"\[([a-z]+(?: [a-z]+)?)\](?!\()")
+BRACKET_SLOT = re.compile(r"\[([a-z]{3,}(?: [a-z]+)?)\](?!\()")
 LOWER_WORDS = {"a", "an", "the", "and", "or", "of", "for", "from", "to", "in", "on", "with", "as", "at", "by"}
 
 

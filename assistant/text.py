@@ -32,7 +32,7 @@ def compact(text: str) -> str:
     text = LINK_HEADING.sub("", text)
     text = re.sub(r"\s*>>>\s*$", "", text, flags=re.MULTILINE)
     text = MD_LINK.sub(lambda m: m.group(1), text)
-    lines = [line.rstrip() for line in text.split("\n") if line.strip()]
+    lines = [line.rstrip() for line in text.split("\n") if line.strip() not in ("", "-")]
     bullets = [len(line) - len(line.lstrip(" ")) for line in lines if line.lstrip(" ").startswith("- ")]
     cut = min(bullets, default=0)
     return "\n".join(line[min(cut, len(line) - len(line.lstrip(" "))):] for line in lines)

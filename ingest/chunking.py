@@ -67,7 +67,16 @@ def shorten(title: str, limit: int = 100) -> str:
 
 
 def _size(lines: list[tuple[int, str]]) -> int:
-    return sum(len(t) + 1 for _, t in lines)
+    """Size as a reader or the model sees it: URLs, images and markup do not count."""
+    return sum(len(_visible(t)) + 1 for _, t in lines)
+
+
+def _visible(text: str) -> str:
+    if "](" not in text and "http" not in text:
+        return text.strip()
+    text = IMAGE.sub("", text)
+    text = MD_LINK.sub(lambda m: m.group(1), text)
+    return URL.sub("", text).strip()
 
 
 def is_droppable(node: Node) -> bool:
@@ -86,7 +95,7 @@ def file_path_parts(relpath: str, single_file: bool) -> list[str]:
 
 
 class Chunker:
-    def __init__(self, max_chars: int = 900, min_chars: int = 160):
+    def __init__(self, max_chars: int = 600, min_chars: int = 160):
         self.max_chars = max_chars
         self.min_chars = min_chars
 
@@ -113,14 +122,15 @@ class Chunker:
         pieces: list[list[tuple[int, str]]] = []
         cur: list[tuple[int, str]] = []
         for n, t in lines:
-            if len(t) > self.max_chars:
+            if len(_visible(t)) > self.max_chars:
                 if cur:
                     pieces.append(cur)
                     cur = []
-                for i in range(0, len(t), self.max_chars):
-                    pieces.append([(n, t[i : i + self.max_chars])])
+                step = self.max_chars
+                for i in range(0, len(t), step):
+                    pieces.append([(n, t[i : i + step])])
                 continue
-            if cur and _size(cur) + len(t) + 1 > self.max_chars:
+            if cur and _size(cur) + len(_visible(t)) + 1 > self.max_chars:
                 pieces.append(cur)
                 cur = []
             cur.append((n, t))
@@ -199,7 +209,24 @@ class Chunker:
                 prev.lines.extend(chunk.lines)
                 continue
             out.append(chunk)
-        return out
+        # A tiny heading chunk (a title and an image, say) leads into the note after it.
+        merged: list[Chunk] = []
+        for chunk in out:
+            prev = merged[-1] if merged else None
+            if (
+                prev is not None
+                and prev.kind == "note"
+                and chunk.kind == "note"
+                and _size(prev.lines) < self.min_chars
+                and chunk.path[: len(prev.path)] == prev.path
+                and _size(prev.lines) + _size(chunk.lines) <= self.max_chars
+            ):
+                chunk.lines = prev.lines + chunk.lines
+                chunk.path = list(prev.path)
+                merged[-1] = chunk
+                continue
+            merged.append(chunk)
+        return merged
 
 
 def assign_ids(chunks: list[Chunk], model_key: str) -> None:

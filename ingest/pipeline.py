@@ -8,6 +8,7 @@ embeds only what is new. When no file changed, nothing heavy is even imported.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import json
 import time
 import uuid
@@ -69,8 +70,17 @@ class ParsedTree:
     dropped_lines: int
 
 
+def _code_digest() -> str:
+    """The reading, parsing and chunking code itself: a change to it re-chunks the notes."""
+    h = hashlib.sha256()
+    for name in ("reading.py", "outline.py", "chunking.py"):
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def config_key(settings: Settings) -> str:
-    raw = f"{CHUNKER_VERSION}|{model_key(settings)}|{settings.chunk_max_chars}|{settings.chunk_min_chars}"
+    raw = (f"{CHUNKER_VERSION}|{_code_digest()}|{model_key(settings)}|{settings.chunk_max_chars}|"
+           f"{settings.chunk_min_chars}")
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -207,11 +217,12 @@ def _write_collection(settings, root, tree, previous, rebuild, report, progress)
     new_ids = {c.id for c in tree.chunks}
     keep = [c for c in tree.chunks if c.id in old_meta]
     fresh = [c for c in tree.chunks if c.id not in old_meta]
-    gone_keys = {m.get("key") for i, m in old_meta.items() if i not in new_ids}
+    gone = Counter(m.get("key") for i, m in old_meta.items() if i not in new_ids)
+    came = Counter(f"{c.source}|{c.breadcrumb}" for c in fresh)
     report.unchanged = len(keep)
-    report.updated = sum(1 for c in fresh if f"{c.source}|{c.breadcrumb}" in gone_keys)
+    report.updated = sum(min(n, gone[key]) for key, n in came.items())  # same note, new text
     report.added = len(fresh) - report.updated
-    report.removed = sum(1 for i in old_meta if i not in new_ids) - report.updated
+    report.removed = sum(gone.values()) - report.updated
 
     name = f"{settings.collection_prefix}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
     target = open_collection(client, name, create=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import BUNDLED_NOTES
+from assistant.text import compact
 from ingest.chunking import Chunker
 from ingest.outline import clean_title, parse_outline
 from ingest.reading import NoteFileError, decode_bytes, read_note_file, repair_line
@@ -107,10 +108,17 @@ def test_levenshtein_code_attached_to_its_note(bundled):
 
 
 def test_chunks_fit_the_embedding_model(bundled):
+    from transformers import AutoTokenizer
+
+    from assistant.embeddings import model_path
+    from assistant.settings import Settings
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path(Settings(_env_file=None)))
     *_, chunks, _ = bundled
     notes = [c for c in chunks if c.kind == "note"]
-    assert max(len(c.body) for c in notes) <= 900
-    assert sum(len(c.body) for c in notes) / len(notes) < 700
+    tokens = [len(tokenizer(c.embed_text(), truncation=False)["input_ids"]) for c in notes]
+    assert sum(t > 256 for t in tokens) <= len(notes) // 100  # MiniLM reads 256 tokens
+    assert max(len(compact(c.body)) for c in notes) <= 1000
 
 
 def test_flattened_and_double_headings():
@@ -140,4 +148,4 @@ def test_odd_input_parses_with_warnings():
     covered = {n for c in chunks for n, _ in c.lines} | set(dropped)
     assert covered == set(range(1, len(lines) + 1))
     assert sum(len(t) for c in chunks for n, t in c.lines if n == 8) == 1_000_000
-    assert all(len(c.body) <= 900 for c in chunks)
+    assert all(len(c.body) <= 600 for c in chunks)

@@ -1,0 +1,81 @@
+"""Extractive answer latency (warm), and the local model's time to first token and speed.
+
+The extractive figure is set beside the plain retrieval of the same questions measured in
+the same run, since the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from common import emit, summary
+
+QUESTIONS = [
+    "what is cache-aside?", "disadvantages of sharding", "when does write-through make sense",
+    "what's a CNAME record", "tcp vs udp for multiplayer games", "how many bytes in 2^20",
+    "levenshtein query example ordering by distance", "webflow symbols", "federation downsides",
+    "what kinds of things should I cache",
+]
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from assistant.answering import AnswerEngine
+    from assistant.providers import Provider, local_available, make_chat_model, resolve
+    from assistant.service import Assistant
+    from assistant.settings import Settings
+    from ingest.pipeline import run_ingest
+
+    store = os.environ.get("BENCH_STORE") or tempfile.mkdtemp(prefix="bench-store-")
+    settings = Settings(_env_file=None, store_dir=Path(store), llm_provider="none")
+    run_ingest(settings)
+    assistant = Assistant(settings)
+    engine = AnswerEngine(assistant, None, Provider("none", "none"))
+    for q in QUESTIONS[:3]:
+        engine.ask(q)
+    extractive, retrieval = [], []
+    for _ in range(3):
+        for q in QUESTIONS:
+            t = time.perf_counter()
+            assistant.search(q)
+            retrieval.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            engine.ask(q)
+            extractive.append(time.perf_counter() - t)
+    result = {"benchmark": "answer", "extractive": summary(extractive), "retrieval_alone": summary(retrieval)}
+
+    if local_available():
+        local_settings = settings.model_copy(update={"llm_provider": "local", "llm_max_tokens": 128})
+        provider = resolve(local_settings)
+        t = time.perf_counter()
+        model = make_chat_model(local_settings, provider)
+        load_s = time.perf_counter() - t
+        local = AnswerEngine(assistant, model, provider)
+        ttft, rates = [], []
+        for q in QUESTIONS[:5]:
+            start = time.perf_counter()
+            first, chunks = None, 0
+            for item in local.stream(q):
+                if isinstance(item, str):
+                    first = first or time.perf_counter()
+                    chunks += 1
+            end = time.perf_counter()
+            ttft.append(first - start)
+            n_tokens = len(model.client.tokenize(item.text.encode()))
+            rates.append(n_tokens / max(end - first, 1e-6))
+        result["local"] = {
+            "model": provider.model,
+            "load_s": round(load_s, 2),
+            "time_to_first_token": summary(ttft),
+            "tokens_per_second_median": round(sorted(rates)[len(rates) // 2], 1),
+        }
+    else:
+        result["local"] = "not installed (pip install -e '.[local]')"
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
