@@ -208,13 +208,13 @@ def notes_view() -> None:
         area = st.selectbox("Area", ["All areas"] + areas(all_sections), key="browse_area")
         matches = filter_sections(all_sections, text, None if area == "All areas" else area)
         st.caption(f"{len(matches)} of {len(all_sections)} sections")
-        selected = section_of_chunk(all_sections, assistant.index, state.browse_id) if state.browse_id else None
+        linked = section_of_chunk(all_sections, assistant.index, state.browse_id) if state.browse_id else None
         options = [s.id for s in matches[:500]]
-        if selected is not None and selected.id not in options:
-            options.insert(0, selected.id)
         by_id = {s.id: s for s in all_sections}
+        selected = None
         if options:
-            choice = st.radio("Sections", options, index=options.index(selected.id) if selected else 0,
+            start = options.index(linked.id) if linked is not None and linked.id in options else 0
+            choice = st.radio("Sections", options, index=start,
                               format_func=lambda i: " › ".join(by_id[i].path) or by_id[i].source,
                               key=f"browse-radio-{state.browse_id}", label_visibility="collapsed")
             selected = by_id[choice]
@@ -235,8 +235,8 @@ def sidebar(session, all_sessions) -> None:
     sb.subheader("Chat sessions")
     ids = [s.id for s in all_sessions]
     names = {s.id: s.name for s in all_sessions}
-    sb.selectbox("Session", ids, index=ids.index(session.id), format_func=names.get, key="session_select",
-                 on_change=switch_session)
+    state.session_select = session.id  # the widget follows the current session (new, import, delete)
+    sb.selectbox("Session", ids, format_func=names.get, key="session_select", on_change=switch_session)
     cols = sb.columns([3, 2])
     cols[0].text_input("New session name", key="new_name", label_visibility="collapsed", placeholder="New chat name")
     cols[1].button("New", on_click=new_session)
