@@ -23,8 +23,7 @@ def load_assistant(settings_key: str) -> Assistant:
     """One assistant (index, model, chain) per server process and configuration."""
     assistant = Assistant(Settings())
     if assistant.index_info()["ready"]:
-        assistant.retriever  # noqa: B018 - load index and model now, not on the first question
-        assistant.engine  # noqa: B018
+        _ = (assistant.retriever, assistant.engine)  # load index and model now, not on the first question
     return assistant
 
 
@@ -287,7 +286,10 @@ def sidebar(session, all_sessions) -> None:
             st.error(text)
         for err in info["errors"]:
             where = f"{err['file']}:{err['line']}" if err.get("line") else err["file"]
-            (st.caption if err.get("warning") else st.warning)(f"{where}: {err['message']}")
+            if err.get("warning"):
+                st.caption(f"{where}: {err['message']}")
+            else:
+                st.warning(f"{where}: {err['message']}")
 
     with sb.expander("Settings"):
         engine = assistant.engine

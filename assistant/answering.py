@@ -215,7 +215,7 @@ class AnswerEngine:
         text = [f"From your notes, **{best.breadcrumb}** [1]:", "", "\n".join(out_lines)]
         if len(passages) > 1:
             text += ["", "Further sources:"]
-            text += [f"[{n}] {p.breadcrumb}" for n, p in enumerate(passages[1:], 2)]
+            text += [f"- [{n}] {p.breadcrumb}" for n, p in enumerate(passages[1:], 2)]
         return "\n".join(text)
 
 
