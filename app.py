@@ -18,13 +18,10 @@ st.set_page_config(page_title="Notes assistant", page_icon="🗂️", layout="wi
 
 
 # ----------------------------------------------------------------------------- resources
-@st.cache_resource(show_spinner="Loading your notes and the embedding model…")
+@st.cache_resource(show_spinner="Loading your notes…")
 def load_assistant(settings_key: str) -> Assistant:
     """One assistant (index, model, chain) per server process and configuration."""
-    assistant = Assistant(Settings())
-    if assistant.index_info()["ready"]:
-        _ = (assistant.retriever, assistant.engine)  # load index and model now, not on the first question
-    return assistant
+    return Assistant(Settings())
 
 
 @st.cache_resource
@@ -323,3 +320,6 @@ def main() -> None:
 
 
 main()
+if assistant.index_info()["ready"]:
+    # Load the index and the model in the background once the first page is on its way.
+    assistant.start_warmup(delay=0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from .store import read_manifest, require_manifest
 class Assistant:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._retriever: Retriever | None = None
+        self._warming = False
 
     @cached_property
     def catalog(self) -> PersonaCatalog:
@@ -34,10 +37,13 @@ class Assistant:
 
         return get_embeddings(self.settings)
 
-    @cached_property
+    @property
     def retriever(self) -> Retriever:
+        # One retriever even when the warm-up thread and a request ask for it at once.
         with self._lock:
-            return Retriever(self.index, self.embeddings)
+            if self._retriever is None:
+                self._retriever = Retriever(self.index, self.embeddings)
+            return self._retriever
 
     @cached_property
     def engine(self):
@@ -55,6 +61,23 @@ class Assistant:
         return AnswerEngine(self, model, provider)
 
     provider_error: str | None = None
+
+    def start_warmup(self, delay: float = 0.0) -> None:
+        """Load index and embedding model in the background, once (torch takes seconds to
+        import), so a UI can show its first page at once; the first search waits if needed."""
+        with self._lock:
+            if self._warming or self._retriever is not None:
+                return
+            self._warming = True
+
+        def load() -> None:
+            time.sleep(delay)
+            try:
+                _ = self.retriever
+            finally:
+                self._warming = False
+
+        threading.Thread(target=load, name="assistant-warmup", daemon=True).start()
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
         return self.retriever.search(query, k)
@@ -77,5 +100,7 @@ class Assistant:
 
     def reload(self) -> None:
         """Forget the loaded index after a re-ingest (the model stays loaded)."""
-        for name in ("catalog", "index", "retriever"):
-            self.__dict__.pop(name, None)
+        with self._lock:
+            for name in ("catalog", "index"):
+                self.__dict__.pop(name, None)
+            self._retriever = None
