@@ -82,6 +82,9 @@ LEXICON = {
     "scrittore": "writer", "guionista": "screenwriter", "scénariste": "screenwriter", "drehbuchautor": "screenwriter",
     "sceneggiatore": "screenwriter", "vendedor": "salesperson", "vendeur": "salesperson", "verkäufer": "salesperson",
     "venditore": "salesperson", "correcteur": "proofreader", "korrektor": "proofreader", "corrector": "proofreader",
+    "inglés": "english", "ingles": "english", "anglais": "english", "englisch": "english", "inglese": "english",
+    "español": "spanish", "espagnol": "spanish", "spanisch": "spanish", "spagnolo": "spanish",
+    "francés": "french", "français": "french", "französisch": "french", "francese": "french",
     "hipnotizador": "hypnotherapist", "hypnotiseur": "hypnotherapist", "niñera": "babysitter",
     "babysitterin": "babysitter", "baby-sitter": "babysitter", "yogui": "yogi",
 }

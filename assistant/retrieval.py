@@ -94,7 +94,7 @@ class Retriever:
         has_request, role = intent.split_request(text)
         if has_request and role:
             # The role alone ("bash shell") says more about the persona than the request words.
-            both = self.embeddings.embed_documents([text, role])
+            both = self.embeddings.embed_documents([text, intent.translate_roles(role)])
             vector, role_vector = (np.asarray(v, dtype=np.float32) for v in both)
         else:
             vector = role_vector = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
@@ -171,7 +171,9 @@ class Retriever:
         if has_request and top >= PERSONA_WITH_REQUEST:
             return persona_of(order[0]), "need"
         if intent.is_question(text):
-            if top >= PERSONA_FROM_QUESTION and top - notes_best >= 0.15:
+            # A question goes to a persona only when one persona clearly serves it and the notes don't.
+            clear = top >= PERSONA_BY_NEED and top - second >= 0.2 and top - notes_best >= 0.2
+            if clear or (top >= PERSONA_FROM_QUESTION and top - notes_best >= 0.15):
                 return persona_of(order[0]), "need"
             return None, ""
         if top >= PERSONA_BY_NEED and top - notes_best >= NEED_MARGIN and top - second >= NEED_MARGIN:
