@@ -189,6 +189,11 @@ def chat_view(session) -> None:
             st.warning(str(exc))
             store.add_assistant(session.id, str(exc), error=str(exc))
             return
+        except Exception as exc:  # the question is saved; say what went wrong, no traceback
+            message = f"Something went wrong while answering ({type(exc).__name__}: {exc}). Your question is kept."
+            st.error(message)
+            store.add_assistant(session.id, message, error=message)
+            return
         answer = final[0]
         details = answer_details(answer)
         store.add_assistant(session.id, answer.text, **details)

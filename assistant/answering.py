@@ -94,6 +94,7 @@ class AnswerEngine:
                slots: dict[str, str] | None = None) -> Iterator[str | Answer]:
         """Text chunks as they come, then the finished `Answer` as the last item."""
         q = clean_query(question, self.assistant.settings.query_max_chars)
+        history = plain_history(history)
         if persona is not None:
             yield from self._persona_turn(q, list(history), persona, slots or {})
             return
@@ -219,6 +220,12 @@ class AnswerEngine:
         return "\n".join(text)
 
 
-def history_messages(turns: Sequence[tuple[str, str]]) -> list[BaseMessage]:
-    """(role, text) pairs -> LangChain messages."""
-    return [HumanMessage(t) if role == "user" else AIMessage(t) for role, t in turns]
+def plain_history(history: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The conversation as a model should see it: the words only, not the stored details."""
+    out: list[BaseMessage] = []
+    for m in history:
+        if isinstance(m, HumanMessage):
+            out.append(HumanMessage(str(m.content)))
+        elif isinstance(m, AIMessage):
+            out.append(AIMessage(str(m.content)))
+    return out

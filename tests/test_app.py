@@ -160,3 +160,22 @@ def test_html_in_notes_and_answers_is_inert(tmp_path, monkeypatch):
     shown = [m for msg in at.chat_message for m in msg.markdown]
     assert any("<script>alert('xss')</script>" in m.value for m in shown)
     assert all(not m.proto.allow_html for m in at.markdown)
+
+
+def test_failed_model_call_keeps_the_question_and_says_why(app_env, monkeypatch):
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-shown-0123456789")
+    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    monkeypatch.setenv("LLM_TIMEOUT", "3")
+    at = fresh()
+    at.chat_input[0].set_value("what is cache-aside?").run()
+    assert not at.exception
+    reply = at.chat_message[1].markdown[0].value
+    assert "could not be reached" in reply and "From your notes" in reply
+    assert "sk-never-shown" not in "".join(m.value for m in at.markdown)
+    messages = ChatStore(app_env).messages(ChatStore(app_env).list_sessions()[0].id).messages
+    assert messages[0].content == "what is cache-aside?"
+    assert messages[1].additional_kwargs["details"]["error"]
