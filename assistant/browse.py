@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .index import Index
+from .text import dedent_bullets
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class Section:
     source: str
     first_line: int
     last_line: int
-    text: str  # as the notes have it
+    text: str  # as the notes have it, shifted left to its own outline level
 
     @property
     def breadcrumb(self) -> str:
@@ -30,7 +31,8 @@ def sections(index: Index) -> list[Section]:
     for (source, path), chunks in grouped.items():
         chunks.sort(key=lambda c: c.first_line)
         out.append(Section(id=chunks[0].id, path=path, source=source, first_line=chunks[0].first_line,
-                           last_line=max(c.last_line for c in chunks), text="\n".join(c.body for c in chunks)))
+                           last_line=max(c.last_line for c in chunks),
+                           text=dedent_bullets("\n".join(c.body for c in chunks))))
     out.sort(key=lambda s: (s.source, s.first_line))
     return out
 

@@ -33,6 +33,13 @@ def compact(text: str) -> str:
     text = re.sub(r"\s*>>>\s*$", "", text, flags=re.MULTILINE)
     text = MD_LINK.sub(lambda m: m.group(1), text)
     lines = [line.rstrip() for line in text.split("\n") if line.strip() not in ("", "-")]
+    return dedent_bullets("\n".join(lines))
+
+
+def dedent_bullets(text: str) -> str:
+    """Shift an outline excerpt left so its shallowest bullet starts the line; code lines
+    already further left keep their place."""
+    lines = text.split("\n")
     bullets = [len(line) - len(line.lstrip(" ")) for line in lines if line.lstrip(" ").startswith("- ")]
     cut = min(bullets, default=0)
     return "\n".join(line[min(cut, len(line) - len(line.lstrip(" "))):] for line in lines)

@@ -143,7 +143,8 @@ class Chunker:
             dropped.extend(n for n, _ in node.own_lines)
             return
         persona = self._persona(node, source)
-        title = shorten(clean_title(node.title)) if node.title.strip() not in ("", ".") else ""
+        untitled = node.title.strip() in ("", ".") or node.title.lstrip().startswith("```")
+        title = "" if untitled else shorten(clean_title(node.title))
         path = parent_path + [title] if title else list(parent_path)
         if persona is not None:
             lines = [(n, t) for n, t in node.subtree_lines() if t.strip()]
