@@ -87,6 +87,6 @@ class Index:
         words = [w for w in words if w in self.bm25.vocab_dict]
         if not words:
             return []
-        k = min(k, len(self.chunks))
-        docs, scores = self.bm25.retrieve([words], k=k, show_progress=False)
-        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        scores = self.bm25.get_scores(words)
+        top = np.argsort(-scores, kind="stable")[:k]  # ties go to notes order: the same every run
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]

@@ -37,6 +37,8 @@ QUESTION = re.compile(
 )
 INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:instructions?|rules?|prompts?|guidelines|above|previous|prior)\b"
+    r"|\b(?:rules?|instructions?|guidelines|restrictions|filters)\b.{0,20}\b(?:don't|do\s+not|no\s+longer|doesn't)\s+(?:exist|apply|matter)"
+    r"|\b(?:without|no)\s+(?:any\s+)?(?:rules|restrictions|filters|guidelines|limits)\b"
     r"|\b(?:system\s+prompt|hidden\s+(?:prompt|instructions?|test|data)|jailbreak|developer\s+mode)\b",
     re.IGNORECASE,
 )
@@ -85,6 +87,8 @@ LEXICON = {
     "inglés": "english", "ingles": "english", "anglais": "english", "englisch": "english", "inglese": "english",
     "español": "spanish", "espagnol": "spanish", "spanisch": "spanish", "spagnolo": "spanish",
     "francés": "french", "français": "french", "französisch": "french", "francese": "french",
+    "matemática": "math", "matematica": "math", "mathématiques": "math", "mathematik": "math",
+    "mates": "math", "maths": "math", "cocina": "cooking", "cuisine": "cooking", "kochen": "cooking",
     "hipnotizador": "hypnotherapist", "hypnotiseur": "hypnotherapist", "niñera": "babysitter",
     "babysitterin": "babysitter", "baby-sitter": "babysitter", "yogui": "yogi",
 }

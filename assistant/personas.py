@@ -97,6 +97,16 @@ class PersonaCatalog:
     def __init__(self, personas: list[Persona]):
         self.personas = list(personas)
         self._names = [normalize_name(p.name) for p in self.personas]
+        # Other ways to say a name: without its template slot words ("position Interviewer"
+        # -> "interviewer"), without a parenthesis ("... Pathologist (SLP)"), or the abbreviation.
+        self._aliases: list[tuple[str, int]] = [(n, i) for i, n in enumerate(self._names)]
+        for i, p in enumerate(self.personas):
+            plain = " ".join(w for w in p.name.split() if w.strip("'\"") not in p.slots)
+            bare = re.sub(r"\s*\([^)]*\)", "", plain)
+            extra = {normalize_name(plain), normalize_name(bare)} | {
+                normalize_name(x) for x in re.findall(r"\(([^)]+)\)", p.name)}
+            self._aliases += [(a, i) for a in extra - {self._names[i], ""}]
+        self._alias_names = [a for a, _ in self._aliases]
 
     def __len__(self) -> int:
         return len(self.personas)
@@ -133,7 +143,30 @@ class PersonaCatalog:
         hits.sort(key=lambda h: (-h[1], h[2]))
         return [(self.personas[i], float(score)) for _, score, i in hits[:limit]]
 
-    def name_scores(self, query: str) -> list[tuple[int, float]]:
-        """(index, score) of names close to `query`, scored with plain Levenshtein ratio."""
-        hits = process.extract(query, self._names, scorer=fuzz.ratio, limit=5)
-        return [(i, float(s)) for _, s, i in hits]
+    def match_name(self, text: str, cutoff: float = 85.0) -> Persona | None:
+        """The persona whose name is within Levenshtein reach of `text` (ratio >= cutoff).
+
+        Ties (duplicate names such as "Life Coach") resolve to the first in notes order.
+        """
+        cand = normalize_name(text)
+        if len(cand) < 3:
+            return None
+        hits = process.extract(cand, self._alias_names, scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)
+        if not hits:
+            return None
+        best = max(score for _, score, _ in hits)
+        return self.personas[min(self._aliases[j][1] for _, score, j in hits if score == best)]
+
+    def subset_match(self, text: str) -> Persona | None:
+        """The one persona whose name holds every word of `text` and is at least half covered
+        by it ("r interpreter" -> "R Programming Interpreter"); None when several or none do."""
+        words = set(normalize_name(text).split())
+        if not words:
+            return None
+        found = {
+            self._aliases[j][1]
+            for j, alias in enumerate(self._alias_names)
+            if words <= set(alias.split()) and 2 * len(words) >= len(alias.split())
+        }
+        names = {self._names[i] for i in found}
+        return self.personas[min(found)] if len(names) == 1 else None

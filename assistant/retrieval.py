@@ -121,35 +121,30 @@ class Retriever:
 
     # ----------------------------------------------------------------- persona
     def _name_match(self, role: str) -> Persona | None:
-        cand = normalize_name(intent.translate_roles(role))
-        if len(cand) < 3:
-            return None
-        names = self.index.catalog._names
-        hit = process.extractOne(cand, names, scorer=fuzz.ratio, score_cutoff=NAME_MATCH)
-        if hit is None:
-            return None
-        best = hit[1]
-        # Ties (duplicate names such as "Life Coach") resolve to the first in notes order.
-        for i, name in enumerate(names):
-            if fuzz.ratio(cand, name) == best:
-                return self.index.catalog.personas[i]
-        return None
+        return self.index.catalog.match_name(intent.translate_roles(role), NAME_MATCH)
 
     def _pick_persona(self, text: str, vector: np.ndarray, dense) -> tuple[Persona | None, str]:
         if intent.is_injection(text):
             return None, ""
         has_request, role = intent.split_request(text)
-        by_name = None
         if has_request:
             head = re.split(r"[,.;:!?(]| and | who | that | to | for ", role, maxsplit=1)[0].split()
-            for n in range(min(len(head), 5), 0, -1):
-                by_name = self._name_match(" ".join(head[:n]))
-                if by_name is not None:
-                    break
-        elif len(text) <= 60:
-            by_name = self._name_match(text)
-        if by_name is not None:
-            return by_name, "name"
+            windows = [" ".join(head[:n]) for n in range(min(len(head), 5), 0, -1)]
+        else:
+            windows = [text] if len(text) <= 60 else []
+        catalog = self.index.catalog
+        # An exact name first, then a name that holds all the words, then a Levenshtein-close name.
+        for window in windows:
+            exact = catalog.match_name(intent.translate_roles(window), 100.0)
+            if exact is not None:
+                return exact, "name"
+        subset = catalog.subset_match(intent.translate_roles(role)) if len(role) <= 60 else None
+        if subset is not None and has_request:
+            return subset, "name"
+        for window in windows:
+            close = self._name_match(window)
+            if close is not None:
+                return close, "name"
         if not self.index.persona_rows or (intent.word_count(text) < 2 and not intent.emojis(text)):
             return None, ""
         sims = self.index.persona_vectors @ vector
@@ -165,6 +160,8 @@ class Retriever:
                 j = max(holders, key=lambda h: sims[h])
                 if sims[j] >= PERSONA_WITH_REQUEST:
                     return persona_of(j), "emoji"
+        if subset is not None and persona_of(order[0]).key == subset.key:
+            return subset, "name"
         top = float(sims[order[0]])
         second = float(sims[order[1]]) if len(order) > 1 else 0.0
         notes_best = max((s for i, s in dense if self.index.chunks[i].kind != "persona"), default=0.0)
@@ -184,10 +181,13 @@ class Retriever:
 
     # ------------------------------------------------------------------- notes
     def _dense(self, vector: np.ndarray) -> list[tuple[int, float]]:
-        n = min(POOL, len(self.index.chunks))
+        # HNSW is approximate and its in-memory graph differs a little between processes: ask
+        # for twice the pool and keep the best, so the pool is the same on every run.
+        n = min(2 * POOL, len(self.index.chunks))
         res = self.index.collection.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
-        return [(self.index.by_id[cid], 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])
+        hits = [(self.index.by_id[cid], 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])
                 if cid in self.index.by_id]
+        return sorted(hits, key=lambda h: (-round(h[1], 6), h[0]))[:POOL]
 
     def _title_hits(self, text: str, limit: int = 10) -> list[tuple[int, float]]:
         query = normalize_name(text)

@@ -99,5 +99,10 @@ def chroma_client(settings: Settings):
 def open_collection(client, name: str, create: bool = False):
     """The collection with no embedding function of Chroma's own (it would download one)."""
     if create:
-        return client.create_collection(name=name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+        return client.create_collection(
+            name=name,
+            embedding_function=None,
+            # A wide search beam: near-exact neighbours, the same on every run, still fast.
+            metadata={"hnsw:space": "cosine", "hnsw:search_ef": 128, "hnsw:construction_ef": 200},
+        )
     return client.get_collection(name=name, embedding_function=None)

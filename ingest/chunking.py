@@ -161,7 +161,7 @@ class Chunker:
                 dropped.extend(n for n, _ in child.own_lines)
                 continue
             sub = child.subtree_lines()
-            if self._persona(child, source) is None and (not child.children or _size(sub) <= self.max_chars // 3):
+            if self._persona(child, source) is None and not child.children:
                 if group and _size(group) + _size(sub) > self.max_chars:
                     self._emit_lines(chunks, dropped, path, group, source)
                     group = []
