@@ -163,10 +163,8 @@ class PersonaCatalog:
         words = set(normalize_name(text).split())
         if not words:
             return None
-        found = {
-            self._aliases[j][1]
-            for j, alias in enumerate(self._alias_names)
-            if words <= set(alias.split()) and 2 * len(words) >= len(alias.split())
-        }
-        names = {self._names[i] for i in found}
-        return self.personas[min(found)] if len(names) == 1 else None
+        holders = {j for j, alias in enumerate(self._alias_names) if words <= set(alias.split())}
+        if len({self._names[self._aliases[j][1]] for j in holders}) != 1:
+            return None  # no name, or several, hold all the words
+        covered = [self._aliases[j][1] for j in holders if 2 * len(words) >= len(self._alias_names[j].split())]
+        return self.personas[min(covered)] if covered else None
