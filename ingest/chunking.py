@@ -195,39 +195,23 @@ class Chunker:
         )
 
     def _merge_tiny(self, chunks: list[Chunk]) -> list[Chunk]:
-        """Fold a tiny note chunk into the chunk before it when it continues that note or sits inside it."""
+        """Merge neighbours when one is tiny and the second sits inside the first's note: a
+        short tail joins the note before it, a bare heading (a title and an image) leads into
+        the note after it. The merged chunk keeps the first one's breadcrumb."""
         out: list[Chunk] = []
         for chunk in chunks:
             prev = out[-1] if out else None
             if (
                 prev is not None
-                and chunk.kind == "note"
-                and prev.kind == "note"
-                and _size(chunk.lines) < self.min_chars
+                and prev.kind == chunk.kind == "note"
+                and min(_size(prev.lines), _size(chunk.lines)) < self.min_chars
                 and chunk.path[: len(prev.path)] == prev.path
                 and _size(prev.lines) + _size(chunk.lines) <= self.max_chars
             ):
                 prev.lines.extend(chunk.lines)
                 continue
             out.append(chunk)
-        # A tiny heading chunk (a title and an image, say) leads into the note after it.
-        merged: list[Chunk] = []
-        for chunk in out:
-            prev = merged[-1] if merged else None
-            if (
-                prev is not None
-                and prev.kind == "note"
-                and chunk.kind == "note"
-                and _size(prev.lines) < self.min_chars
-                and chunk.path[: len(prev.path)] == prev.path
-                and _size(prev.lines) + _size(chunk.lines) <= self.max_chars
-            ):
-                chunk.lines = prev.lines + chunk.lines
-                chunk.path = list(prev.path)
-                merged[-1] = chunk
-                continue
-            merged.append(chunk)
-        return merged
+        return out
 
 
 def assign_ids(chunks: list[Chunk], model_key: str) -> None:
