@@ -106,12 +106,26 @@ def translate_roles(text: str) -> str:
     return out
 
 
+SLANG = [(re.compile(rf"\b{a}\b", re.IGNORECASE), b) for a, b in (
+    ("u", "you"), ("ur", "your"), ("b", "be"), ("pls", "please"), ("plz", "please"), ("ya", "you"))]
+FILLER = re.compile(r"(?:[\s,]+(?:please|pls|plz|lol|thx|thanks|now|ok|okay|for me|for a bit))+[\s.!?]*$", re.IGNORECASE)
+
+
+def unslang(text: str) -> str:
+    """Chat spelling to plain words, for matching request phrases ("can u b my chef")."""
+    for pattern, word in SLANG:
+        text = pattern.sub(word, text)
+    return text
+
+
 def split_request(query: str) -> tuple[bool, str]:
     """(has a request phrase, the role part after it): 'act as a poet!' -> (True, 'poet')."""
-    m = REQUEST.match(query)
+    plain = unslang(query)
+    m = REQUEST.match(plain)
     if not m:
         return False, query.strip()
-    rest = ARTICLE.sub("", query[m.end():].strip())
+    rest = ARTICLE.sub("", plain[m.end():].strip())
+    rest = FILLER.sub("", rest)
     return True, rest.strip(" .!?,:;\"'")
 
 

@@ -13,6 +13,8 @@ from rapidfuzz import fuzz, process, utils
 ACT_AS = re.compile(r"^\s*act\s+as\s+(?:(?:a|an|the)\s+)?", re.IGNORECASE)
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BRACKET_SLOT = re.compile(r"\[([a-z]{3,}(?: [a-z]+)?)\](?!\()")
+FUNCTION_WORDS = {"a", "an", "the", "of", "for", "my", "de", "del", "du", "des", "la", "le", "der", "die", "das",
+                  "di", "da", "do", "el", "von", "en"}
 LOWER_WORDS = {"a", "an", "the", "and", "or", "of", "for", "from", "to", "in", "on", "with", "as", "at", "by"}
 
 
@@ -160,7 +162,7 @@ class PersonaCatalog:
     def subset_match(self, text: str) -> Persona | None:
         """The one persona whose name holds every word of `text` and is at least half covered
         by it ("r interpreter" -> "R Programming Interpreter"); None when several or none do."""
-        words = set(normalize_name(text).split())
+        words = set(normalize_name(text).split()) - FUNCTION_WORDS
         if not words:
             return None
         holders = {j for j, alias in enumerate(self._alias_names) if words <= set(alias.split())}

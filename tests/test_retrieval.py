@@ -28,6 +28,10 @@ from tests.conftest import PROJECT
         ("translate this into morse code: hello", "Morse Code Translator"),
         ("act\u00faa como un poeta", "Poet"),
         ("\U0001F427 terminal mode: ls -la", "Linux Terminal"),
+        ("can u b my chef pls", "Chef"),
+        ("act as a r interpreter", "R Programming Interpreter"),
+        ("interviewer", "position Interviewer"),
+        ("what does my dream about falling mean", "Dream Interpreter"),
     ],
 )
 def test_persona_by_name_typo_need_and_other(assistant, query, expected):
