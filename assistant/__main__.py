@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_ask import add_ask_parser
 from .settings import get_settings
 from .store import IndexMissingError
 from .text import QueryError
@@ -115,12 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    try:
-        from .cli_ask import add_ask_parser
-    except ImportError:  # answering not installed in this build
-        pass
-    else:
-        add_ask_parser(sub)
+    add_ask_parser(sub)
     return parser
 
 

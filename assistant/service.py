@@ -15,11 +15,14 @@ from .store import read_manifest, require_manifest
 
 
 class Assistant:
+    """Everything a front end needs, each part built on first use and then kept."""
+
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
         self._lock = threading.RLock()
         self._retriever: Retriever | None = None
         self._warming = False
+        self.provider_error: str | None = None  # why the configured provider is not in use
 
     @cached_property
     def catalog(self) -> PersonaCatalog:
@@ -59,8 +62,6 @@ class Assistant:
             self.provider_error = f"{provider.name}: {exc}; answering without a model"
             provider, model = Provider(name="none", model="none"), None
         return AnswerEngine(self, model, provider)
-
-    provider_error: str | None = None
 
     def start_warmup(self, delay: float = 0.0) -> None:
         """Load index and embedding model in the background, once (torch takes seconds to
