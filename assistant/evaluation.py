@@ -15,11 +15,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from .personas import normalize_name
+from .text import IMAGE as _IMAGE
+from .text import LINK_HEADING as _LINK_HEADING
+from .text import MD_LINK as _MDLINK
 
 DEFAULT_GOLD = Path(__file__).parent / "data" / "gold.jsonl"
-_LINK_HEADING = re.compile(r"\[\s*\**\s*Link\s*\**\s*\]\([^)]*\)")
-_MDLINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 
 
 def _title_parts(title: str) -> set[str]:

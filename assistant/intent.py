@@ -98,12 +98,14 @@ def strip_accents_lower(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
+_ROLE_WORDS = re.compile(
+    r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(LEXICON, key=len, reverse=True)) + r")(?!\w)"
+)
+
+
 def translate_roles(text: str) -> str:
     """Replace known foreign role words with the catalog's English words (longest first)."""
-    out = strip_accents_lower(text)
-    for word in sorted(LEXICON, key=len, reverse=True):
-        out = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", LEXICON[word], out)
-    return out
+    return _ROLE_WORDS.sub(lambda m: LEXICON[m.group(1)], strip_accents_lower(text))
 
 
 SLANG = [(re.compile(rf"\b{a}\b", re.IGNORECASE), b) for a, b in (

@@ -99,8 +99,9 @@ class Retriever:
         else:
             vector = role_vector = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
         dense = self._dense(vector)
+        titles = self._title_hits(text)
         persona, reason = self._pick_persona(text, (vector + role_vector) / 2, dense)
-        ranked = self._fuse(text, dense)
+        ranked = self._fuse(text, dense, titles)
         passages = [self._passage(i, s) for i, s in ranked[:k]]
         if persona is not None:
             row = self.index.row_of_persona.get(persona.key)
@@ -108,8 +109,7 @@ class Retriever:
                 passages = [self._passage(row, 1.0)] + [p for p in passages if p.id != self.index.chunks[row].id]
                 passages = passages[:k]
         best_dense = max((s for _, s in dense), default=0.0)
-        title_hit = self._title_hits(text, limit=1)
-        relevant = persona is not None or best_dense >= RELEVANT or bool(title_hit)
+        relevant = persona is not None or best_dense >= RELEVANT or bool(titles)
         kind = "persona" if persona else ("notes" if relevant else "none")
         return SearchResult(query=query, persona=persona, persona_reason=reason, passages=passages,
                             relevant=relevant, intent=kind)
@@ -196,13 +196,13 @@ class Retriever:
         hits = process.extract(query, self._titles, scorer=fuzz.ratio, score_cutoff=TITLE_MATCH, limit=limit)
         return [(i, float(s)) for _, s, i in hits]
 
-    def _fuse(self, text: str, dense: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    def _fuse(self, text: str, dense: list[tuple[int, float]], titles: list[tuple[int, float]]) -> list[tuple[int, float]]:
         scores: dict[int, float] = {}
         for rank, (i, _) in enumerate(dense):
             scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank)
         for rank, (i, _) in enumerate(self.index.keyword_search(text, POOL)):
             scores[i] = scores.get(i, 0.0) + 0.8 / (RRF_K + rank)
-        for rank, (i, _) in enumerate(self._title_hits(text)):
+        for rank, (i, _) in enumerate(titles):
             scores[i] = scores.get(i, 0.0) + 2.0 / (RRF_K + rank)
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 

@@ -13,10 +13,11 @@ from pathlib import PurePosixPath
 
 from assistant.personas import Persona, detect_slots, split_title
 
-from .outline import IMAGE, MD_LINK, Node, clean_title
+from assistant.text import IMAGE, MD_LINK, URL
+
+from .outline import Node, clean_title
 
 CHUNKER_VERSION = "1"
-URL = re.compile(r"https?://\S+")
 
 
 @dataclass

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from assistant.text import IMAGE, MD_LINK
+
 BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+](?:[ \t]+(?P<text>.*)|[ \t]*)$")
 HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t#]*$")
 FENCE = re.compile(r"^\s*(?:[-*+]\s+)?```")
 FENCE_CLOSE = re.compile(r"^\s*```\s*(?:>>>)?\s*$")
 LINK_HEADING = re.compile(r"\[\s*\*\*\s*Link\s*\*\*\s*\]\([^)]*\)")
-IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 BOLD_ONLY = re.compile(r"^\*\*(?P<t>[^*]+)\*\*$")
 CODE_EQ = re.compile(r"\u2015| \u2194 ")
 SEP = "\x00"
