@@ -7,16 +7,29 @@ PORT   ?= 8501
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 EXTRAS ?= test
 
-.PHONY: install run ingest test bench clean
+# The `local` extra's llama-cpp-python is compiled once, for any x86-64 CPU with AVX2 rather
+# than for this machine's exact one: a natively tuned build died with "Illegal instruction"
+# on a virtual machine whose CPU advertises more than it runs. The wheel is kept here.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_WHEELS  := $(HOME)/.cache/notes-assistant/llama-cpp-python-$(LLAMA_VERSION)-avx2
+LOCAL_WHEEL   := $(if $(findstring local,$(EXTRAS)),$(LLAMA_WHEELS)/.built)
+
+.PHONY: install run ingest test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+$(LLAMA_WHEELS)/.built: | $(PY)
+	mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel -q --no-deps --no-cache-dir llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS)
+	touch $@
+
 # torch first and pinned: the CPU wheel on this disk; an unpinned torch pulls a CUDA build.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml $(LOCAL_WHEEL) | $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[$(EXTRAS)]"
+	$(PIP) install -q --find-links $(LLAMA_WHEELS) -e ".[$(EXTRAS)]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -27,9 +40,13 @@ ingest: install
 
 run: ingest
 	HF_HUB_OFFLINE=1 $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false
+		--server.headless true --browser.gatherUsageStats false --server.fileWatcherType none
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

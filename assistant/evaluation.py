@@ -20,6 +20,9 @@ from .text import LINK_HEADING as _LINK_HEADING
 from .text import MD_LINK as _MDLINK
 
 DEFAULT_GOLD = Path(__file__).parent / "data" / "gold.jsonl"
+# The labelled training file the shipped router was fitted on (a copy of the project's shared
+# eval/train_queries.jsonl, so that `fit-router` reproduces it from a fresh clone).
+TRAIN_FILE = Path(__file__).parent / "data" / "train_queries.jsonl"
 
 
 def _title_parts(title: str) -> set[str]:
@@ -62,6 +65,9 @@ def load_jsonl(path: Path) -> list[dict]:
 def score(gold: list[dict], predictions: list[dict]) -> dict:
     by_query = {" ".join(p["query"].split()): p for p in predictions}
     persona = defaultdict(lambda: [0, 0])
+    offered = [0, 0]
+    key_fact = [0, 0]
+    answer_sizes: list[int] = []
     notes = defaultdict(lambda: [0, 0, 0])
     none = defaultdict(lambda: [0, 0])
     notes_with_persona = 0
@@ -71,8 +77,12 @@ def score(gold: list[dict], predictions: list[dict]) -> dict:
         picked = normalize_name(p.get("persona") or "")
         sub = g.get("subgroup", "all")
         if g["kind"] == "persona":
-            persona[sub][0] += bool(picked) and picked == normalize_name(g["expect"])
+            want = normalize_name(g["expect"])
+            persona[sub][0] += bool(picked) and picked == want
             persona[sub][1] += 1
+            names = [picked] + [normalize_name(x) for x in (p.get("suggestions") or [])[:3]]
+            offered[0] += want in names
+            offered[1] += 1
         elif g["kind"] == "notes":
             passages = (p.get("passages") or [])[:5]
             hits = [passage_hit(x, g["expect_any"], g.get("expect_phrase")) for x in passages]
@@ -81,11 +91,16 @@ def score(gold: list[dict], predictions: list[dict]) -> dict:
             notes[sub][2] += 1
             notes_with_persona += bool(picked)
             sizes.append(sum(len(x.get("text", "")) for x in passages))
+            if "answer" in p and g.get("expect_phrase"):
+                text = str(p.get("answer") or "")
+                key_fact[0] += _norm_text(g["expect_phrase"]) in _norm_text(text)
+                key_fact[1] += 1
+                answer_sizes.append(len(text))
         else:
             none[sub][0] += not picked
             none[sub][1] += 1
 
-    def ratio(d, a, b):
+    def ratio(d: dict, a: int, b: int) -> float | None:
         num, den = sum(v[a] for v in d.values()), sum(v[b] for v in d.values())
         return num / den if den else None
 
@@ -101,5 +116,8 @@ def score(gold: list[dict], predictions: list[dict]) -> dict:
             "none_rejection": ratio(none, 0, 1),
             "notes_with_persona": notes_with_persona / len(sizes) if sizes else None,
             "notes_top5_chars_mean": sum(sizes) / len(sizes) if sizes else None,
+            "persona_offered": offered[0] / offered[1] if offered[1] else None,
+            "answer_key_fact": key_fact[0] / key_fact[1] if key_fact[1] else None,
+            "answer_median_chars": sorted(answer_sizes)[len(answer_sizes) // 2] if answer_sizes else None,
         },
     }

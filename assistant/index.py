@@ -1,39 +1,24 @@
-"""The loaded index: manifest, persona catalog, chunks and their keyword/title indexes.
+"""The loaded index: manifest, persona catalog, passages with their vectors, the keyword
+index, the cross-lingual views and the notes' own vocabulary.
 
-Loaded once per process; the dense part stays in Chroma and is queried there.
+Loaded once per process; dense notes search stays in Chroma and is queried there.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .passages import Passage
 from .personas import PersonaCatalog
 from .settings import Settings
+from .signals import WORDS, casefold
 from .store import Manifest, chroma_client, open_collection, require_manifest
 
-WORD = re.compile(r"\w+")
-
-
-@dataclass
-class ChunkRecord:
-    id: str
-    text: str
-    path: list[str]
-    kind: str
-    source: str
-    first_line: int
-    last_line: int
-    persona: str | None
-
-    @property
-    def body(self) -> str:
-        """The chunk without its breadcrumb line."""
-        return self.text.split("\n", 1)[1] if "\n" in self.text else ""
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 
 class Index:
@@ -41,44 +26,58 @@ class Index:
         self.settings = settings
         self.manifest = manifest
         self.catalog = PersonaCatalog.load(Path(settings.store_dir) / manifest.catalog_file)
-        self.collection = open_collection(chroma_client(settings), manifest.collection)
+        client = chroma_client(settings)
+        self.collection = open_collection(client, manifest.collection)
         got = self.collection.get(include=["documents", "metadatas", "embeddings"])
-        self.chunks: list[ChunkRecord] = []
-        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-            self.chunks.append(
-                ChunkRecord(
-                    id=cid,
-                    text=doc,
-                    path=json.loads(meta["path"]),
-                    kind=meta["kind"],
-                    source=meta["source"],
-                    first_line=int(meta["first_line"]),
-                    last_line=int(meta["last_line"]),
-                    persona=meta.get("persona"),
-                )
-            )
-        order = sorted(range(len(self.chunks)), key=lambda i: (self.chunks[i].source, self.chunks[i].first_line))
-        self.chunks = [self.chunks[i] for i in order]
-        vectors = np.asarray(got["embeddings"], dtype=np.float32)[order]
-        self.by_id = {c.id: i for i, c in enumerate(self.chunks)}
-        self.persona_rows = [i for i, c in enumerate(self.chunks) if c.kind == "persona"]
-        self.persona_vectors = vectors[self.persona_rows]
-        self.persona_by_key = {p.key: p for p in self.catalog.personas}
-        self.row_of_persona = {self.chunks[i].persona: i for i in self.persona_rows}
+        loaded = [Passage.from_store(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        order = sorted(range(len(loaded)), key=lambda i: (loaded[i].source, loaded[i].first_line))
+        self.passages: list[Passage] = [loaded[i] for i in order]
+        self.vectors = np.asarray(got["embeddings"], dtype=np.float32)[order]
+        self.by_id = {p.id: i for i, p in enumerate(self.passages)}
+        self.row_of_persona = {p.persona: i for i, p in enumerate(self.passages) if p.kind == "persona"}
+        self.note_rows = np.array([i for i, p in enumerate(self.passages) if p.kind == "note"], dtype=int)
+        self.vocabulary = frozenset(w for p in self.passages for w in WORDS.findall(casefold(p.body)))
+        self._load_crosslingual(client)
         self._build_keyword_index()
 
     @classmethod
-    def load(cls, settings: Settings) -> "Index":
+    def load(cls, settings: Settings) -> Index:
         return cls(settings, require_manifest(settings))
+
+    def _load_crosslingual(self, client: ClientAPI) -> None:
+        """Persona and section-title vectors of the cross-lingual model."""
+        col = open_collection(client, self.manifest.crosslingual)
+        got = col.get(include=["metadatas", "embeddings"])
+        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+        self.persona_crosslingual: dict[str, np.ndarray] = {}
+        self.persona_name_crosslingual: dict[str, np.ndarray] = {}
+        titles: list[str] = []
+        title_vectors: list[np.ndarray] = []
+        for meta, vector in zip(got["metadatas"], vectors):
+            if meta["kind"] == "persona":
+                self.persona_crosslingual[meta["persona"]] = vector
+            elif meta["kind"] == "persona_name":
+                self.persona_name_crosslingual[meta["persona"]] = vector
+            else:
+                titles.append(meta["title"])
+                title_vectors.append(vector)
+        rows_of_title: dict[str, list[int]] = {}
+        for i, p in enumerate(self.passages):
+            if p.kind == "note":
+                rows_of_title.setdefault(p.title, []).append(i)
+        self.title_vector = dict(zip(titles, title_vectors))  # any section title, for choosing sections
+        keep = [j for j, t in enumerate(titles) if t in rows_of_title]
+        self.titles = [titles[j] for j in keep]  # titles that head passages, for retrieval
+        self.title_vectors = np.asarray([title_vectors[j] for j in keep], dtype=np.float32).reshape(len(keep), -1)
+        self.title_rows = [rows_of_title[t] for t in self.titles]
 
     def _build_keyword_index(self) -> None:
         import bm25s
 
-        corpus = [" ".join(c.path[-2:]) + " " + c.body for c in self.chunks]
+        corpus = [" ".join(p.path[-2:]) + " " + p.body for p in self.passages]
         tokens = bm25s.tokenize(corpus, stopwords="en", show_progress=False)
         self.bm25 = bm25s.BM25()
         self.bm25.index(tokens, show_progress=False)
-        self.titles = [c.path[-1] if c.path else "" for c in self.chunks]
 
     def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
         import bm25s

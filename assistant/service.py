@@ -1,17 +1,29 @@
-"""The service the CLI and the UI call: loads index, model and retriever once, lazily."""
+"""The service the CLI and the UI call: index, models, retriever and answer engine, each
+built on first use and kept (one per process)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .index import Index
-from .personas import PersonaCatalog
+from .personas import Persona, PersonaCatalog
 from .retrieval import Retriever, SearchResult
 from .settings import Settings, get_settings
 from .store import read_manifest, require_manifest
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from .answering import AnswerEngine
+    from .compose import Composer
+    from .embeddings import E5Embeddings
+    from .index import Index
+    from .router import Router
+    from .sections import SectionTree
 
 
 class Assistant:
@@ -21,69 +33,110 @@ class Assistant:
         self.settings = settings or get_settings()
         self._lock = threading.RLock()
         self._retriever: Retriever | None = None
+        self._needs: list[tuple[str, Persona]] | None = None  # first-page examples, made by the warm-up
         self._warming = False
         self.provider_error: str | None = None  # why the configured provider is not in use
 
     @cached_property
     def catalog(self) -> PersonaCatalog:
-        """The persona catalog alone: no Chroma and no model, so name lookups stay instant."""
+        """The notes' persona catalog alone: no Chroma and no model, so name lookups stay instant."""
         manifest = require_manifest(self.settings)
         return PersonaCatalog.load(Path(self.settings.store_dir) / manifest.catalog_file)
 
+    def personas(self, own: Sequence[Persona] = ()) -> PersonaCatalog:
+        """The notes' personas and someone's own."""
+        return PersonaCatalog(self.catalog.personas + list(own)) if own else self.catalog
+
     @cached_property
     def index(self) -> Index:
+        from .index import Index
+
         return Index.load(self.settings)
 
     @cached_property
-    def embeddings(self):
+    def embeddings(self) -> Embeddings:
         from .embeddings import get_embeddings
 
         return get_embeddings(self.settings)
+
+    @cached_property
+    def crosslingual(self) -> E5Embeddings:
+        from .embeddings import get_crosslingual
+
+        return get_crosslingual()
+
+    @cached_property
+    def router(self) -> Router | None:
+        """The fitted routing decision shipped in the package (None only before the first fit)."""
+        from .router import ROUTER_FILE, Router
+
+        return Router.load() if ROUTER_FILE.exists() else None
 
     @property
     def retriever(self) -> Retriever:
         # One retriever even when the warm-up thread and a request ask for it at once.
         with self._lock:
             if self._retriever is None:
-                self._retriever = Retriever(self.index, self.embeddings)
+                self._retriever = Retriever(self.index, self.embeddings, self.crosslingual, self.router)
             return self._retriever
 
     @cached_property
-    def engine(self):
+    def sections(self) -> SectionTree:
+        from .sections import SectionTree
+
+        return SectionTree(self.index.passages)
+
+    @cached_property
+    def composer(self) -> Composer:
+        from .compose import Composer
+
+        return Composer(self.index, self.sections, self.embeddings, self.settings.answer_budget_chars)
+
+    @cached_property
+    def engine(self) -> AnswerEngine:
         """The answering engine with the configured provider; a provider that cannot be set up
         falls back to extractive answers and says why in `provider_error`."""
         from .answering import AnswerEngine
-        from .providers import Provider, ProviderError, make_chat_model, resolve
+        from .providers import NONE, ProviderError, make_chat_model, resolve
 
         provider = resolve(self.settings)
         try:
             model = make_chat_model(self.settings, provider)
         except (ProviderError, ImportError, ValueError) as exc:
             self.provider_error = f"{provider.name}: {exc}; answering without a model"
-            provider, model = Provider(name="none", model="none"), None
-        return AnswerEngine(self, model, provider)
+            provider, model = NONE, None
+        return AnswerEngine(self.retriever, self.composer, self.settings, model, provider)
 
     def start_warmup(self, delay: float = 0.0) -> None:
-        """Load index and embedding model in the background, once (torch takes seconds to
-        import), so a UI can show its first page at once; the first search waits if needed."""
+        """Load index and models in the background, once (torch takes seconds to import), so a
+        UI can show its first page at once; the first search waits if needed."""
         with self._lock:
-            if self._warming or self._retriever is not None:
+            if self._warming or (self._retriever is not None and self._needs is not None):
                 return
             self._warming = True
 
         def load() -> None:
             time.sleep(delay)
             try:
-                _ = self.retriever
+                _ = self.engine
+                _ = self.composer
+                if self._needs is None:
+                    from .starters import example_needs
+
+                    self._needs = example_needs(self.catalog.personas, self.search)
             finally:
                 self._warming = False
 
         threading.Thread(target=load, name="assistant-warmup", daemon=True).start()
 
-    def search(self, query: str, k: int | None = None) -> SearchResult:
-        return self.retriever.search(query, k)
+    def example_needs(self) -> list[tuple[str, Persona]] | None:
+        """Needs that find their persona, for a first page; None until the warm-up made them."""
+        return self._needs
 
-    def index_info(self) -> dict:
+    def search(self, query: str, k: int | None = None, own: Sequence[Persona] = ()) -> SearchResult:
+        return self.retriever.search(query, k, own)
+
+    def index_info(self) -> dict[str, Any]:
         manifest = read_manifest(self.settings)
         if manifest is None:
             return {"ready": False, "store_dir": str(self.settings.store_dir)}
@@ -94,14 +147,16 @@ class Assistant:
             "ingested_at": manifest.ingested_at,
             "notes_path": manifest.notes_path,
             "collection": manifest.collection,
-            "errors": manifest.errors,
+            "problems": manifest.problems,
             "store": f"chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
-            if self.settings.is_server_mode else str(self.settings.store_dir),
+            if self.settings.is_server_mode
+            else str(self.settings.store_dir),
         }
 
     def reload(self) -> None:
-        """Forget the loaded index after a re-ingest (the model stays loaded)."""
+        """Forget the loaded index after a re-ingest (the models stay loaded)."""
         with self._lock:
-            for name in ("catalog", "index"):
+            for name in ("catalog", "index", "sections", "composer", "engine"):
                 self.__dict__.pop(name, None)
             self._retriever = None
+            self._needs = None

@@ -10,7 +10,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BUNDLED_NOTES = PROJECT_DIR / "notes" / "000_85ef1cbe2e838ad0.txt"
+NOTES_DIR = PROJECT_DIR / "notes"  # the default notes folder; the bundled export lives in it
+BUNDLED_NOTES = NOTES_DIR / "000_85ef1cbe2e838ad0.txt"
 
 
 class Settings(BaseSettings):
@@ -19,9 +20,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # Notes and index
-    notes_path: Path = Field(default=BUNDLED_NOTES)
+    notes_path: Path = Field(default=NOTES_DIR)
     store_dir: Path = Field(default=PROJECT_DIR / ".store")
     collection_prefix: str = "notes"
+    watch_notes: bool = False  # the app re-ingests NOTES_PATH when a note file changes
     chroma_host: str | None = None
     chroma_port: int = 8000
 
@@ -34,6 +36,7 @@ class Settings(BaseSettings):
     # Retrieval
     retrieval_k: int = Field(default=5, ge=1, le=50)
     query_max_chars: int = Field(default=2000, ge=50)
+    answer_budget_chars: int = Field(default=1200, ge=200)  # extractive answers: notes text shown
 
     # Answering
     llm_provider: Literal["auto", "openai", "ollama", "local", "none"] = "auto"

@@ -12,15 +12,33 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
 
 MANIFEST = "manifest.json"
 
 
 class IndexMissingError(RuntimeError):
     """No index yet: the message says how to build one."""
+
+
+@dataclass(frozen=True)
+class IngestProblem:
+    """A file that could not be ingested, or a warning about one line of it."""
+
+    file: str
+    message: str
+    line: int | None = None
+    warning: bool = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
 
 
 @dataclass
@@ -33,12 +51,22 @@ class Manifest:
     chunks: int = 0
     personas: int = 0
     ingested_at: str = ""
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[IngestProblem] = field(default_factory=list)
     dropped_lines: int = 0
+    crosslingual: str = ""  # the collection of cross-lingual vectors (persona and title views)
 
     @property
     def catalog_file(self) -> str:
         return f"personas-{self.collection}.json"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["problems"] = [IngestProblem(**p) for p in data.get("problems", [])]
+        return cls(**data)
 
 
 def manifest_path(settings: Settings) -> Path:
@@ -50,9 +78,9 @@ def read_manifest(settings: Settings) -> Manifest | None:
     if not path.exists():
         return None
     try:
-        return Manifest(**json.loads(path.read_text(encoding="utf-8")))
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
     except (ValueError, TypeError):
-        return None
+        return None  # unreadable or from an older version: the next ingest rebuilds it
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -71,19 +99,17 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_manifest(settings: Settings, manifest: Manifest) -> None:
-    write_atomic(manifest_path(settings), json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
+    write_atomic(manifest_path(settings), manifest.to_json())
 
 
 def require_manifest(settings: Settings) -> Manifest:
     manifest = read_manifest(settings)
     if manifest is None:
-        raise IndexMissingError(
-            f"no index in {settings.store_dir}: run `python -m ingest` (or `make run`) to build it"
-        )
+        raise IndexMissingError(f"no index in {settings.store_dir}: run `python -m ingest` (or `make run`) to build it")
     return manifest
 
 
-def chroma_client(settings: Settings):
+def chroma_client(settings: Settings) -> ClientAPI:
     """A real Chroma client: a server when CHROMA_HOST is set, else embedded in STORE_DIR."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -96,7 +122,7 @@ def chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
-def open_collection(client, name: str, create: bool = False):
+def open_collection(client: ClientAPI, name: str, create: bool = False) -> Collection:
     """The collection with no embedding function of Chroma's own (it would download one)."""
     if create:
         return client.create_collection(

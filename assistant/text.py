@@ -1,29 +1,36 @@
-"""Small text helpers shared by retrieval and answering: query cleaning, compact passages."""
+"""Text helpers shared by ingest, retrieval and answering: the export's markdown patterns,
+query cleaning, compact passages, link-only detection and Markdown for display."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
 LINK_HEADING = re.compile(r"\[\s*\**\s*Link\s*\**\s*\]\([^)]*\)")
-MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
 URL = re.compile(r"https?://\S+")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+WORD = re.compile(r"[^\W\d_]{2,}")
+FLASHCARD = re.compile(r"\s*>>>\s*$", re.MULTILINE)
+FENCE = re.compile(r"^\s*(?:-\s+)?```")
 
 
 class QueryError(ValueError):
     """A query that cannot be searched; the message is meant for the user."""
 
 
+EMPTY_QUERY = "Please type a question or a persona name: the query is empty."
+
+
 def clean_query(query: str | None, max_chars: int) -> str:
     """Strip control characters and outer space; refuse empty input; cap the length."""
     if query is None:
-        raise QueryError("Please type a question or a persona name: the query is empty.")
+        raise QueryError(EMPTY_QUERY)
     text = CONTROL.sub(" ", unicodedata.normalize("NFC", str(query)))
     text = " ".join(text.split())
     if not text:
-        raise QueryError("Please type a question or a persona name: the query is empty.")
+        raise QueryError(EMPTY_QUERY)
     return text[:max_chars]
 
 
@@ -31,7 +38,7 @@ def compact(text: str) -> str:
     """A passage as an LLM or a reader needs it: link text kept, URLs and images dropped."""
     text = IMAGE.sub("", text)
     text = LINK_HEADING.sub("", text)
-    text = re.sub(r"\s*>>>\s*$", "", text, flags=re.MULTILINE)
+    text = FLASHCARD.sub("", text)
     text = MD_LINK.sub(lambda m: m.group(1), text)
     lines = [line.rstrip() for line in text.split("\n") if line.strip() not in ("", "-")]
     return dedent_bullets("\n".join(lines))
@@ -43,4 +50,72 @@ def dedent_bullets(text: str) -> str:
     lines = text.split("\n")
     bullets = [len(line) - len(line.lstrip(" ")) for line in lines if line.lstrip(" ").startswith("- ")]
     cut = min(bullets, default=0)
-    return "\n".join(line[min(cut, len(line) - len(line.lstrip(" "))):] for line in lines)
+    return "\n".join(line[min(cut, len(line) - len(line.lstrip(" "))) :] for line in lines)
+
+
+def prose_words(text: str) -> list[str]:
+    """The words of `text` that are not part of a URL or a link target."""
+    text = URL.sub(" ", MD_LINK.sub(lambda m: m.group(1), IMAGE.sub(" ", text)))
+    return WORD.findall(text)
+
+
+# A further-reading list: every line a link, a URL, a "Source(s)" label or empty.
+_SOURCES_LABEL = re.compile(r"^\W*(?:sources?|references?|further reading|see also|links?)\b.*$", re.IGNORECASE)
+
+
+def is_link_only(body: str) -> bool:
+    """True when the passage is only links (a further-reading list, bare URLs, images)."""
+    lines = [ln.strip().removeprefix("- ").strip() for ln in body.split("\n")]
+    lines = [ln for ln in lines if ln and ln != "-"]
+    if not lines:
+        return True
+    links = 0
+    for line in lines:
+        rest = URL.sub("", MD_LINK.sub("", IMAGE.sub("", LINK_HEADING.sub("", line))))
+        rest = FLASHCARD.sub("", rest).strip(" *_:-.,;()")
+        if not rest:
+            links += 1
+        elif not _SOURCES_LABEL.match(rest):
+            return False
+    return links > 0
+
+
+def strip_markup(text: str) -> str:
+    """Bold markers and flashcard arrows out: what a reader would read aloud."""
+    return FLASHCARD.sub("", text).replace("**", "")
+
+
+def to_markdown(body: str) -> str:
+    """A section as Markdown for display: links by their text, images as links, no export
+    artefacts (`>>>`, `**…**` glued headings, tracking URLs), code fences kept whole."""
+    out: list[str] = []
+    in_code = False
+    for line in body.split("\n"):
+        if FENCE.match(line):
+            in_code = not in_code if line.count("```") % 2 == 1 else in_code
+            out.append(line.replace(">>>", ""))
+            continue
+        if in_code:
+            out.append(line)
+            continue
+        line = IMAGE.sub(lambda m: f"[image: {m.group(1) or 'figure'}]({_clean_url(m.group(2))})", line)
+        line = LINK_HEADING.sub("", line)
+        line = MD_LINK.sub(lambda m: _link(m.group(1), m.group(2)), line)
+        line = FLASHCARD.sub("", line)
+        line = re.sub(r"\*\*\s*\*\*", " ", line)  # "****" between glued headings
+        out.append(line.rstrip())
+    return "\n".join(out).strip("\n")
+
+
+def _clean_url(url: str) -> str:
+    """Drop tracking parameters so links read cleanly."""
+    base, _, query = url.partition("?")
+    kept = [p for p in query.split("&") if p and not p.lower().startswith(("utm_", "fbclid", "gclid", "ref="))]
+    return base + ("?" + "&".join(kept) if kept else "")
+
+
+def _link(label: str, url: str) -> str:
+    label = label.replace("**", "").strip()
+    if url.startswith(("http://", "https://")):
+        return f"[{label or _clean_url(url)}]({_clean_url(url)})"
+    return label or url  # links to other notes of the tree show as their title

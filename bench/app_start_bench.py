@@ -18,8 +18,15 @@ from pathlib import Path
 
 from common import PROJECT, emit
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -33,9 +40,26 @@ def time_app(browser, script: str, env: dict, question: str | None = None) -> tu
     port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.address", "127.0.0.1", "--server.port",
-         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            script,
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         page = browser.new_page()
         while True:
@@ -68,8 +92,13 @@ def main() -> None:
         emit({"benchmark": "app_start", "skipped": "chromium not installed"})
         return
     store = os.environ.get("BENCH_STORE") or tempfile.mkdtemp(prefix="bench-store-")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STORE_DIR": store, "LLM_PROVIDER": "none",
-           "HISTORY_DB_URL": f"sqlite:///{Path(tempfile.mkdtemp()) / 'h.sqlite3'}"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "STORE_DIR": store,
+        "LLM_PROVIDER": "none",
+        "HISTORY_DB_URL": f"sqlite:///{Path(tempfile.mkdtemp()) / 'h.sqlite3'}",
+    }
     subprocess.run([sys.executable, "-m", "ingest", "--json"], cwd=PROJECT, env=env, check=True, capture_output=True)
     hello = Path(tempfile.mkdtemp()) / "hello.py"
     hello.write_text("import streamlit as st\nst.title('hello')\nst.chat_input('say something')\n")
@@ -82,12 +111,18 @@ def main() -> None:
         browser.close()
     ready = [r for r, _ in ours]
     answered = [a for _, a in ours]
-    emit({"benchmark": "app_start",
-          "first_page_ready_s": [round(s, 2) for s in ready],
-          "first_answer_after_start_s": [round(s, 2) for s in answered],
-          "hello_world_app_ready_s": [round(s, 2) for s in baseline],
-          "best_ready_s": round(min(ready), 2), "best_first_answer_s": round(min(answered), 2),
-          "target_s": 10.0, "met": min(ready) <= 10.0})
+    emit(
+        {
+            "benchmark": "app_start",
+            "first_page_ready_s": [round(s, 2) for s in ready],
+            "first_answer_after_start_s": [round(s, 2) for s in answered],
+            "hello_world_app_ready_s": [round(s, 2) for s in baseline],
+            "best_ready_s": round(min(ready), 2),
+            "best_first_answer_s": round(min(answered), 2),
+            "target_s": 10.0,
+            "met": min(ready) <= 10.0,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -12,15 +12,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PROJECT, emit, queries, summary
+from common import emit, queries, summary
 
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from langchain_chroma import Chroma
+
     from assistant.service import Assistant
     from assistant.settings import Settings
     from ingest.pipeline import run_ingest
-    from langchain_chroma import Chroma
 
     store = os.environ.get("BENCH_STORE") or tempfile.mkdtemp(prefix="bench-store-")
     settings = Settings(_env_file=None, store_dir=Path(store))
@@ -29,8 +30,11 @@ def main() -> None:
     retriever = assistant.retriever
     from assistant.store import chroma_client
 
-    plain = Chroma(client=chroma_client(settings), collection_name=assistant.index.manifest.collection,
-                   embedding_function=assistant.embeddings)
+    plain = Chroma(
+        client=chroma_client(settings),
+        collection_name=assistant.index.manifest.collection,
+        embedding_function=assistant.embeddings,
+    )
     source, qs = queries()
     for q in qs[:5]:  # warm both paths
         retriever.search(q)
@@ -53,18 +57,21 @@ def main() -> None:
             retriever.find_persona(n)
             lookups.append(time.perf_counter() - t)
     o, b = summary(ours), summary(base)
-    emit({
-        "benchmark": "retrieval",
-        "queries": source,
-        "ours": o,
-        "plain_chroma_similarity_search": b,
-        "median_ratio": round(o["median_ms"] / b["median_ms"], 3),
-        "p95_ratio": round(o["p95_ms"] / b["p95_ms"], 3),
-        "persona_name_lookup": summary(lookups),
-        "targets": {"ratio_max": 1.3, "name_lookup_median_ms_max": 1.0},
-        "met": o["median_ms"] <= 1.3 * b["median_ms"] and o["p95_ms"] <= 1.3 * b["p95_ms"]
-        and summary(lookups)["median_ms"] < 1.0,
-    })
+    emit(
+        {
+            "benchmark": "retrieval",
+            "queries": source,
+            "ours": o,
+            "plain_chroma_similarity_search": b,
+            "median_ratio": round(o["median_ms"] / b["median_ms"], 3),
+            "p95_ratio": round(o["p95_ms"] / b["p95_ms"], 3),
+            "persona_name_lookup": summary(lookups),
+            "targets": {"ratio_max": 1.3, "name_lookup_median_ms_max": 1.0},
+            "met": o["median_ms"] <= 1.3 * b["median_ms"]
+            and o["p95_ms"] <= 1.3 * b["p95_ms"]
+            and summary(lookups)["median_ms"] < 1.0,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -50,19 +50,35 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         data = report.to_dict()
-        print(json.dumps({k: data[k] for k in (
-            "files", "chunks", "personas", "added", "updated", "removed", "unchanged", "skipped", "errors", "seconds"
-        )}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    k: data[k]
+                    for k in (
+                        "files",
+                        "chunks",
+                        "personas",
+                        "added",
+                        "updated",
+                        "removed",
+                        "unchanged",
+                        "skipped",
+                        "problems",
+                        "seconds",
+                    )
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         print(
             f"{report.files} files, {report.chunks} chunks, {report.personas} personas: "
             f"{report.added} added, {report.updated} updated, {report.removed} removed, "
             f"{report.unchanged} unchanged ({report.seconds:.1f} s)"
         )
-        for err in report.errors:
-            where = f"{err['file']}:{err['line']}" if err.get("line") else err["file"]
-            label = "warning" if err.get("warning") else "skipped"
-            print(f"  {label}: {where}: {err['message']}", file=sys.stderr)
+        for problem in report.problems:
+            label = "warning" if problem.warning else "skipped"
+            print(f"  {label}: {problem.where}: {problem.message}", file=sys.stderr)
     return 0
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
+from assistant.passages import Passage, PassageKind
 from assistant.personas import Persona, detect_slots, split_title
-
 from assistant.text import IMAGE, MD_LINK, URL
 
 from .outline import Node, clean_title
@@ -21,45 +21,46 @@ CHUNKER_VERSION = "1"
 
 
 @dataclass
-class Chunk:
+class _Draft:
+    """A chunk while the chunker still grows or merges it; `Passage` once done."""
+
     path: list[str]
     lines: list[tuple[int, str]]
     source: str
-    kind: str = "note"
+    kind: PassageKind = "note"
     persona: Persona | None = None
-    id: str = ""
-    meta: dict = field(default_factory=dict)
 
-    @property
-    def breadcrumb(self) -> str:
-        return " > ".join(self.path)
+    def to_passage(self) -> Passage:
+        return Passage(
+            id="",
+            path=tuple(self.path),
+            body="\n".join(text for _, text in self.lines),
+            source=self.source,
+            first_line=min(n for n, _ in self.lines),
+            last_line=max(n for n, _ in self.lines),
+            kind=self.kind,
+            persona=self.persona.key if self.persona else None,
+        )
 
-    @property
-    def body(self) -> str:
-        return "\n".join(text for _, text in self.lines)
 
-    @property
-    def text(self) -> str:
-        return f"{self.breadcrumb}\n{self.body}"
+@dataclass
+class ChunkedFile:
+    passages: list[Passage]
+    personas: list[Persona]
+    dropped: list[int]  # line numbers knowingly left out (empty bullets, bare images)
+    lines: list[list[int]]  # the line numbers each passage holds, row for row (a huge line may repeat)
 
-    @property
-    def first_line(self) -> int:
-        return min(n for n, _ in self.lines)
 
-    @property
-    def last_line(self) -> int:
-        return max(n for n, _ in self.lines)
-
-    def embed_text(self) -> str:
-        """What the model sees: breadcrumb and prose without URLs and markdown noise."""
-        body = IMAGE.sub("", self.body)
-        body = MD_LINK.sub(lambda m: m.group(1), body)
-        body = URL.sub("", body)
-        body = body.replace("**", "").replace(">>>", "")
-        body = re.sub(r"^\s*- ", "", body, flags=re.MULTILINE)
-        body = re.sub(r"[ \t]+", " ", body)
-        body = re.sub(r"\n\s*\n+", "\n", body).strip()
-        return f"{self.breadcrumb}\n{body}"
+def embed_text(passage: Passage) -> str:
+    """What the model sees: breadcrumb and prose without URLs and markdown noise."""
+    body = IMAGE.sub("", passage.body)
+    body = MD_LINK.sub(lambda m: m.group(1), body)
+    body = URL.sub("", body)
+    body = body.replace("**", "").replace(">>>", "")
+    body = re.sub(r"^\s*- ", "", body, flags=re.MULTILINE)
+    body = re.sub(r"[ \t]+", " ", body)
+    body = re.sub(r"\n\s*\n+", "\n", body).strip()
+    return f"{passage.breadcrumb}\n{body}"
 
 
 def shorten(title: str, limit: int = 100) -> str:
@@ -100,23 +101,37 @@ class Chunker:
         self.max_chars = max_chars
         self.min_chars = min_chars
 
-    def chunk_tree(self, root: Node, source: str, top: list[str]) -> tuple[list[Chunk], list[int]]:
-        """Chunks of one file's tree, and the numbers of the lines knowingly dropped."""
-        chunks: list[Chunk] = []
+    def chunk_tree(self, root: Node, source: str, top: list[str]) -> ChunkedFile:
+        """Passages and personas of one file's tree, and the lines knowingly dropped."""
+        chunks: list[_Draft] = []
         dropped: list[int] = []
         if root.body:
             self._emit_lines(chunks, dropped, top or [PurePosixPath(source).stem], root.body, source)
         for child in root.children:
             self._chunk_node(child, top, source, chunks, dropped)
-        return self._merge_tiny(chunks), dropped
+        drafts = self._merge_tiny(chunks)
+        return ChunkedFile(
+            passages=[d.to_passage() for d in drafts],
+            personas=[d.persona for d in drafts if d.persona is not None],
+            dropped=dropped,
+            lines=[[n for n, _ in d.lines] for d in drafts],
+        )
 
     # -------------------------------------------------------------- internals
-    def _emit_lines(self, chunks, dropped, path, lines, source, kind="note") -> None:
+    def _emit_lines(
+        self,
+        chunks: list[_Draft],
+        dropped: list[int],
+        path: list[str],
+        lines: list[tuple[int, str]],
+        source: str,
+        kind: PassageKind = "note",
+    ) -> None:
         kept = [(n, t) for n, t in lines if t.strip()]
         dropped.extend(n for n, t in lines if not t.strip())
         if kept:
             for piece in self._split_lines(kept):
-                chunks.append(Chunk(path=list(path), lines=piece, source=source, kind=kind))
+                chunks.append(_Draft(path=list(path), lines=piece, source=source, kind=kind))
 
     def _split_lines(self, lines: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
         """Split a run of lines to fit; a single huge line is cut into pieces of its own."""
@@ -139,7 +154,9 @@ class Chunker:
             pieces.append(cur)
         return pieces
 
-    def _chunk_node(self, node: Node, parent_path: list[str], source: str, chunks, dropped) -> None:
+    def _chunk_node(
+        self, node: Node, parent_path: list[str], source: str, chunks: list[_Draft], dropped: list[int]
+    ) -> None:
         if is_droppable(node):
             dropped.extend(n for n, _ in node.own_lines)
             return
@@ -150,7 +167,7 @@ class Chunker:
         if persona is not None:
             lines = [(n, t) for n, t in node.subtree_lines() if t.strip()]
             dropped.extend(n for n, t in node.subtree_lines() if not t.strip())
-            chunks.append(Chunk(path=path, lines=lines, source=source, kind="persona", persona=persona))
+            chunks.append(_Draft(path=path, lines=lines, source=source, kind="persona", persona=persona))
             return
         whole = node.subtree_lines()
         if _size(whole) <= self.max_chars:
@@ -195,11 +212,11 @@ class Chunker:
             slots=detect_slots(name, prompt),
         )
 
-    def _merge_tiny(self, chunks: list[Chunk]) -> list[Chunk]:
+    def _merge_tiny(self, chunks: list[_Draft]) -> list[_Draft]:
         """Merge neighbours when one is tiny and the second sits inside the first's note: a
         short tail joins the note before it, a bare heading (a title and an image) leads into
         the note after it. The merged chunk keeps the first one's breadcrumb."""
-        out: list[Chunk] = []
+        out: list[_Draft] = []
         for chunk in chunks:
             prev = out[-1] if out else None
             if (
@@ -215,15 +232,17 @@ class Chunker:
         return out
 
 
-def assign_ids(chunks: list[Chunk], model_key: str) -> None:
+def assign_ids(passages: list[Passage], model_key: str) -> list[Passage]:
     """Content-derived ids: same note, same text, same model -> same id (so re-ingest skips it)."""
     seen: dict[str, int] = {}
-    for chunk in chunks:
+    out = []
+    for passage in passages:
         h = hashlib.sha256()
-        for part in (CHUNKER_VERSION, model_key, chunk.source, chunk.breadcrumb, chunk.body):
+        for part in (CHUNKER_VERSION, model_key, passage.source, passage.breadcrumb, passage.body):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
         base = h.hexdigest()[:32]
         n = seen.get(base, 0)
         seen[base] = n + 1
-        chunk.id = base if n == 0 else f"{base}-{n}"
+        out.append(replace(passage, id=base if n == 0 else f"{base}-{n}"))
+    return out

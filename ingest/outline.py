@@ -9,8 +9,10 @@ line with its number; `restructure` then re-nests what the export flattened.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from assistant.store import IngestProblem
 from assistant.text import IMAGE, MD_LINK
 
 BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+](?:[ \t]+(?P<text>.*)|[ \t]*)$")
@@ -31,7 +33,7 @@ class Node:
     line: int
     depth: int
     body: list[tuple[int, str]] = field(default_factory=list)
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     raw: str = ""  # the title line as it stands in the file
 
     @property
@@ -45,7 +47,7 @@ class Node:
             out.extend(child.subtree_lines())
         return out
 
-    def walk(self):
+    def walk(self) -> Iterator[Node]:
         yield self
         for child in self.children:
             yield from child.walk()
@@ -54,7 +56,7 @@ class Node:
 @dataclass
 class ParseResult:
     root: Node
-    warnings: list[str]
+    warnings: list[IngestProblem]  # file left empty: the caller knows it
 
 
 def _indent_unit(lines: list[str]) -> int:
@@ -82,7 +84,7 @@ def parse_outline(lines: list[str], title: str = "") -> ParseResult:
     """Build the tree. Never raises on odd input; oddities become warnings."""
     root = Node(title=title, line=0, depth=-1)
     stack: list[Node] = [root]
-    warnings: list[str] = []
+    warnings: list[IngestProblem] = []
     unit = _indent_unit(lines)
     heading_depth = 0
     fence_open_at = 0
@@ -111,7 +113,11 @@ def parse_outline(lines: list[str], title: str = "") -> ParseResult:
             indent = bullet.group("indent")
             if "\t" in indent and " " in indent and not saw_tab_mix:
                 saw_tab_mix = True
-                warnings.append(f"line {number}: tabs and spaces mixed in indentation (tab read as 4 spaces)")
+                warnings.append(
+                    IngestProblem(
+                        "", "tabs and spaces mixed in indentation (tab read as 4 spaces)", line=number, warning=True
+                    )
+                )
             width = len(indent.expandtabs(4))
             depth = heading_depth + (width + unit // 2) // unit
             while stack[-1] is not root and stack[-1].depth >= depth:
@@ -128,10 +134,16 @@ def parse_outline(lines: list[str], title: str = "") -> ParseResult:
             fence_open_at = number
             current.body.append((number, line))
             continue
-        current.body.append((number, repair_code_line(line) if line[:1] in (" ", "*") or line.startswith("**") else line))
+        current.body.append(
+            (number, repair_code_line(line) if line[:1] in (" ", "*") or line.startswith("**") else line)
+        )
 
     if fence_open_at:
-        warnings.append(f"line {fence_open_at}: code fence never closed (read as code to the end of the file)")
+        warnings.append(
+            IngestProblem(
+                "", "code fence never closed (read as code to the end of the file)", line=fence_open_at, warning=True
+            )
+        )
     restructure(root)
     return ParseResult(root=root, warnings=warnings)
 

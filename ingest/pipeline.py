@@ -1,28 +1,33 @@
-"""The ingest: notes tree -> chunks -> a new Chroma collection, swapped in atomically.
+"""The ingest: notes tree -> passages -> new Chroma collections, swapped in atomically.
 
-Incremental by content: chunk ids hash the chunk's source, breadcrumb, text and model,
-so a re-ingest copies the vectors of unchanged chunks from the previous collection and
-embeds only what is new. When no file changed, nothing heavy is even imported.
+Two collections per ingest: the passages with the notes model's vectors, and the
+cross-lingual views (each persona's name and opening, each section title) with the
+cross-lingual model's vectors. Incremental by content: ids hash what was embedded and by
+which model, so a re-ingest copies the vectors of unchanged items from the previous
+collections and embeds only what is new. When no file changed, nothing heavy is imported.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock, Timeout
 
-from assistant.embeddings import model_key
-from assistant.personas import PersonaCatalog
+from assistant.embeddings import CROSSLINGUAL_KEY, model_key
+from assistant.passages import Passage
+from assistant.personas import Persona, PersonaCatalog
 from assistant.settings import Settings
 from assistant.store import (
+    IngestProblem,
     Manifest,
     chroma_client,
     open_collection,
@@ -30,11 +35,16 @@ from assistant.store import (
     write_manifest,
 )
 
-from .chunking import CHUNKER_VERSION, Chunk, Chunker, assign_ids, file_path_parts
+from .chunking import CHUNKER_VERSION, Chunker, assign_ids, embed_text, file_path_parts
 from .outline import parse_outline
 from .reading import NoteFileError, discover, file_digest, read_note_file
 
+if TYPE_CHECKING:  # chromadb is imported only when something is written
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
 Progress = Callable[[str, int, int], None]
+ViewKind = Literal["persona", "persona_name", "title"]
 COPY_BATCH = 256
 
 
@@ -52,7 +62,7 @@ class IngestReport:
     removed: int = 0
     unchanged: int = 0
     skipped: int = 0
-    errors: list[dict] = field(default_factory=list)
+    problems: list[IngestProblem] = field(default_factory=list)
     seconds: float = 0.0
     collection: str = ""
     dropped_lines: int = 0
@@ -63,11 +73,30 @@ class IngestReport:
 
 @dataclass
 class ParsedTree:
-    chunks: list[Chunk]
+    passages: list[Passage]
+    personas: list[Persona]
     digests: dict[str, str]
     failed: dict[str, str]
-    errors: list[dict]
+    problems: list[IngestProblem]
     dropped_lines: int
+
+
+@dataclass(frozen=True)
+class View:
+    """One text the cross-lingual model embeds: a persona's prompt or name, a section title."""
+
+    id: str
+    kind: ViewKind
+    text: str
+    persona: str = ""
+
+    @property
+    def as_query(self) -> bool:
+        """Names meet the head of a request, query to query; the rest are passages."""
+        return self.kind == "persona_name"
+
+    def metadata(self) -> dict:
+        return {"kind": self.kind, "persona": self.persona, "title": self.text if self.kind == "title" else ""}
 
 
 def _code_digest() -> str:
@@ -79,42 +108,68 @@ def _code_digest() -> str:
 
 
 def config_key(settings: Settings) -> str:
-    raw = (f"{CHUNKER_VERSION}|{_code_digest()}|{model_key(settings)}|{settings.chunk_max_chars}|"
-           f"{settings.chunk_min_chars}")
+    raw = (
+        f"{CHUNKER_VERSION}|{_code_digest()}|{model_key(settings)}|{CROSSLINGUAL_KEY}|"
+        f"{settings.chunk_max_chars}|{settings.chunk_min_chars}"
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def parse_tree(root: Path, settings: Settings) -> ParsedTree:
-    """Read, repair, parse and chunk every note file; a bad file becomes an error entry."""
+    """Read, repair, parse and chunk every note file; a bad file becomes a problem entry."""
     found = discover(root)
     single = root.is_file()
     chunker = Chunker(settings.chunk_max_chars, settings.chunk_min_chars)
-    chunks: list[Chunk] = []
+    passages: list[Passage] = []
+    personas: list[Persona] = []
     digests: dict[str, str] = {}
     failed: dict[str, str] = {}
-    errors: list[dict] = []
+    problems: list[IngestProblem] = []
     dropped = 0
     for path, rel in found:
         try:
             note = read_note_file(path, rel)
         except NoteFileError as exc:
-            errors.append({"file": rel, "line": None, "message": str(exc)})
+            problems.append(IngestProblem(rel, str(exc)))
             failed[rel] = _safe_digest(path)
             continue
         parsed = parse_outline(note.lines)
-        for warning in parsed.warnings:
-            line = int(warning.split(":")[0].removeprefix("line ")) if warning.startswith("line ") else None
-            errors.append({"file": rel, "line": line, "message": warning, "warning": True})
-        file_chunks, dropped_lines = chunker.chunk_tree(parsed.root, rel, file_path_parts(rel, single))
-        if not file_chunks:
-            errors.append({"file": rel, "line": None, "message": "no notes found in file"})
+        problems.extend(replace(w, file=rel) for w in parsed.warnings)
+        chunked = chunker.chunk_tree(parsed.root, rel, file_path_parts(rel, single))
+        if not chunked.passages:
+            problems.append(IngestProblem(rel, "no notes found in file"))
             failed[rel] = note.sha256
             continue
         digests[rel] = note.sha256
-        chunks.extend(file_chunks)
-        dropped += len(dropped_lines)
-    assign_ids(chunks, model_key(settings))
-    return ParsedTree(chunks=chunks, digests=digests, failed=failed, errors=errors, dropped_lines=dropped)
+        passages.extend(chunked.passages)
+        personas.extend(chunked.personas)
+        dropped += len(chunked.dropped)
+    return ParsedTree(
+        passages=assign_ids(passages, model_key(settings)),
+        personas=personas,
+        digests=digests,
+        failed=failed,
+        problems=problems,
+        dropped_lines=dropped,
+    )
+
+
+def crosslingual_views(passages: list[Passage], personas: list[Persona]) -> list[View]:
+    """Persona prompts and names, and every distinct section title (the titles of sections
+    with sub-sections of their own too), with content-derived ids."""
+
+    def vid(kind: str, text: str) -> str:
+        return hashlib.sha256(f"{CROSSLINGUAL_KEY}\x00{kind}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[
+            :32
+        ]
+
+    views = [
+        View(vid("persona", f"{p.key}\x00{p.crosslingual_text}"), "persona", p.crosslingual_text, p.key)
+        for p in personas
+    ]
+    views += [View(vid("persona_name", f"{p.key}\x00{p.name}"), "persona_name", p.name, p.key) for p in personas]
+    titles = dict.fromkeys(t for p in passages if p.kind == "note" for t in p.path if t)
+    return views + [View(vid("title", t), "title", t) for t in titles]
 
 
 def _safe_digest(path: Path) -> str:
@@ -122,22 +177,6 @@ def _safe_digest(path: Path) -> str:
         return file_digest(path)
     except OSError:
         return ""
-
-
-def chunk_metadata(chunk: Chunk) -> dict:
-    meta = {
-        "path": json.dumps(chunk.path, ensure_ascii=False),
-        "breadcrumb": chunk.breadcrumb,
-        "title": chunk.path[-1] if chunk.path else "",
-        "kind": chunk.kind,
-        "source": chunk.source,
-        "first_line": chunk.first_line,
-        "last_line": chunk.last_line,
-        "key": f"{chunk.source}|{chunk.breadcrumb}",
-    }
-    if chunk.persona is not None:
-        meta["persona"] = chunk.persona.key
-    return meta
 
 
 def _quick_unchanged(root: Path, settings: Settings, manifest: Manifest | None) -> bool:
@@ -162,14 +201,16 @@ def run_ingest(
     started = time.perf_counter()
     root = Path(path or settings.notes_path).expanduser().resolve()
     if not root.exists():
-        raise IngestError(f"notes path does not exist: {root}")
+        raise IngestError(f"notes path does not exist: {root} (set NOTES_PATH to a notes file or folder)")
     store_dir = Path(settings.store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(store_dir / "ingest.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout as exc:
-        raise IngestError(f"another ingest is running on {store_dir} (lock {lock.lock_file}); try again when it ends") from exc
+        raise IngestError(
+            f"another ingest is running on {store_dir} (lock {lock.lock_file}); try again when it ends"
+        ) from exc
     try:
         previous = read_manifest(settings)
         if not rebuild and _quick_unchanged(root, settings, previous):
@@ -178,8 +219,8 @@ def run_ingest(
                 chunks=previous.chunks,
                 personas=previous.personas,
                 unchanged=previous.chunks,
-                skipped=len([e for e in previous.errors if not e.get("warning")]),
-                errors=previous.errors,
+                skipped=len({p.file for p in previous.problems if not p.warning}),
+                problems=previous.problems,
                 seconds=round(time.perf_counter() - started, 3),
                 collection=previous.collection,
                 dropped_lines=previous.dropped_lines,
@@ -187,61 +228,86 @@ def run_ingest(
         tree = parse_tree(root, settings)
         report = IngestReport(
             files=len(tree.digests),
-            chunks=len(tree.chunks),
-            skipped=len({e["file"] for e in tree.errors if not e.get("warning")}),
-            errors=tree.errors,
+            chunks=len(tree.passages),
+            skipped=len({p.file for p in tree.problems if not p.warning}),
+            problems=tree.problems,
             dropped_lines=tree.dropped_lines,
         )
-        if not tree.chunks:
-            detail = "; ".join(f"{e['file']}: {e['message']}" for e in tree.errors) or "no note files found"
+        if not tree.passages:
+            detail = "; ".join(f"{p.file}: {p.message}" for p in tree.problems) or "no note files found"
             raise IngestError(f"nothing could be ingested from {root} ({detail})")
-        _write_collection(settings, root, tree, previous, rebuild, report, progress)
+        _write_collections(settings, root, tree, previous, rebuild, report, progress)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     finally:
         lock.release()
 
 
-def _write_collection(settings, root, tree, previous, rebuild, report, progress) -> None:
-    client = chroma_client(settings)
-    old = None
-    old_meta: dict[str, dict] = {}
-    if previous is not None and not rebuild:
-        try:
-            old = open_collection(client, previous.collection)
-            got = old.get(include=["metadatas"])
-            old_meta = dict(zip(got["ids"], got["metadatas"]))
-        except Exception:  # the old collection is gone: everything is new
-            old, old_meta = None, {}
+def _existing(client: ClientAPI, name: str | None) -> tuple[Collection | None, dict[str, dict]]:
+    """The previous collection and its metadata by id; nothing when it is gone."""
+    if not name:
+        return None, {}
+    try:
+        col = open_collection(client, name)
+        got = col.get(include=["metadatas"])
+        return col, dict(zip(got["ids"], got["metadatas"]))
+    except Exception:  # the old collection is gone: everything is new
+        return None, {}
 
-    new_ids = {c.id for c in tree.chunks}
-    keep = [c for c in tree.chunks if c.id in old_meta]
-    fresh = [c for c in tree.chunks if c.id not in old_meta]
+
+def _copy(old: Collection, target: Collection, ids: list[str], documents: list[str], metadatas: list[dict]) -> None:
+    for i in range(0, len(ids), COPY_BATCH):
+        batch = ids[i : i + COPY_BATCH]
+        got = old.get(ids=batch, include=["embeddings"])
+        vectors = dict(zip(got["ids"], got["embeddings"]))
+        target.add(
+            ids=batch,
+            embeddings=[list(vectors[x]) for x in batch],
+            documents=documents[i : i + COPY_BATCH],
+            metadatas=metadatas[i : i + COPY_BATCH],
+        )
+
+
+def _write_collections(
+    settings: Settings,
+    root: Path,
+    tree: ParsedTree,
+    previous: Manifest | None,
+    rebuild: bool,
+    report: IngestReport,
+    progress: Progress | None,
+) -> None:
+    client = chroma_client(settings)
+    old, old_meta = _existing(client, None if rebuild or previous is None else previous.collection)
+    old_xl, old_xl_meta = _existing(client, None if rebuild or previous is None else previous.crosslingual)
+
+    # The cross-lingual model needs no torch: it embeds its new views on one thread while the
+    # notes model is imported and loaded on the other (an import uses one core for seconds).
+    views = crosslingual_views(tree.passages, tree.personas)
+    fresh_views = [v for v in views if v.id not in old_xl_meta]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosslingual")
+    pending: Future | None = pool.submit(_embed_views, fresh_views) if fresh_views else None
+
+    new_ids = {p.id for p in tree.passages}
+    keep = [p for p in tree.passages if p.id in old_meta]
+    fresh = [p for p in tree.passages if p.id not in old_meta]
     gone = Counter(m.get("key") for i, m in old_meta.items() if i not in new_ids)
-    came = Counter(f"{c.source}|{c.breadcrumb}" for c in fresh)
+    came = Counter(f"{p.source}|{p.breadcrumb}" for p in fresh)
     report.unchanged = len(keep)
     report.updated = sum(min(n, gone[key]) for key, n in came.items())  # same note, new text
     report.added = len(fresh) - report.updated
     report.removed = sum(gone.values()) - report.updated
 
-    name = f"{settings.collection_prefix}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    name = f"{settings.collection_prefix}-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    xl_name = f"{name}-xl"
     target = open_collection(client, name, create=True)
     try:
-        total = len(tree.chunks)
-        done = 0
-        for i in range(0, len(keep), COPY_BATCH):
-            batch = keep[i : i + COPY_BATCH]
-            got = old.get(ids=[c.id for c in batch], include=["embeddings"])
-            vectors = dict(zip(got["ids"], got["embeddings"]))
-            target.add(
-                ids=[c.id for c in batch],
-                embeddings=[list(vectors[c.id]) for c in batch],
-                documents=[c.text for c in batch],
-                metadatas=[chunk_metadata(c) for c in batch],
-            )
-            done += len(batch)
+        total = len(tree.passages)
+        if keep:
+            _copy(old, target, [p.id for p in keep], [p.document for p in keep], [p.metadata() for p in keep])
             if progress:
-                progress("copy", done, total)
+                progress("copy", len(keep), total)
+        done = len(keep)
         if fresh:
             from assistant.embeddings import get_embeddings
 
@@ -249,53 +315,89 @@ def _write_collection(settings, root, tree, previous, rebuild, report, progress)
             step = max(settings.embed_batch_size * 4, 64)
             for i in range(0, len(fresh), step):
                 batch = fresh[i : i + step]
-                vectors = embedder.embed_documents([c.embed_text() for c in batch])
                 target.add(
-                    ids=[c.id for c in batch],
-                    embeddings=vectors,
-                    documents=[c.text for c in batch],
-                    metadatas=[chunk_metadata(c) for c in batch],
+                    ids=[p.id for p in batch],
+                    embeddings=embedder.embed_documents([embed_text(p) for p in batch]),
+                    documents=[p.document for p in batch],
+                    metadatas=[p.metadata() for p in batch],
                 )
                 done += len(batch)
                 if progress:
                     progress("embed", done, total)
-        personas = [c.persona for c in tree.chunks if c.persona is not None]
+        xl = open_collection(client, xl_name, create=True)
+        kept_views = [v for v in views if v.id in old_xl_meta]
+        if kept_views:
+            _copy(
+                old_xl, xl, [v.id for v in kept_views], [v.text for v in kept_views], [v.metadata() for v in kept_views]
+            )
+        if pending is not None:
+            if progress:
+                progress("cross-lingual", total, total)
+            vectors = pending.result()
+            for i in range(0, len(fresh_views), COPY_BATCH):
+                batch = fresh_views[i : i + COPY_BATCH]
+                xl.add(
+                    ids=[v.id for v in batch],
+                    embeddings=vectors[i : i + COPY_BATCH].tolist(),
+                    documents=[v.text for v in batch],
+                    metadatas=[v.metadata() for v in batch],
+                )
         manifest = Manifest(
             collection=name,
             notes_path=str(root),
             config_key=config_key(settings),
             files=tree.digests,
             failed_files=tree.failed,
-            chunks=len(tree.chunks),
-            personas=len(personas),
-            ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            errors=tree.errors,
+            chunks=len(tree.passages),
+            personas=len(tree.personas),
+            ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            problems=tree.problems,
             dropped_lines=tree.dropped_lines,
+            crosslingual=xl_name,
         )
-        catalog_path = Path(settings.store_dir) / manifest.catalog_file
-        PersonaCatalog(personas).save(catalog_path)
+        PersonaCatalog(tree.personas).save(Path(settings.store_dir) / manifest.catalog_file)
         write_manifest(settings, manifest)  # the switch: readers now see the new index
     except BaseException:
-        try:
-            client.delete_collection(name)
-        except Exception:
-            pass
+        for col_name in (name, xl_name):
+            try:
+                client.delete_collection(col_name)
+            except Exception:
+                pass
         raise
-    report.personas = len(personas)
+    finally:
+        pool.shutdown(wait=True)
+    report.personas = len(tree.personas)
     report.collection = name
-    _cleanup(settings, client, keep_name=name)
+    _cleanup(settings, client, keep={name, xl_name})
 
 
-def _cleanup(settings: Settings, client, keep_name: str) -> None:
+def _embed_views(views: list[View]):
+    """Vectors row for row with `views`: names as queries, the rest as passages."""
+    import numpy as np
+
+    from assistant.embeddings import get_crosslingual
+
+    model = get_crosslingual()
+    queries = [i for i, v in enumerate(views) if v.as_query]
+    passages = [i for i, v in enumerate(views) if not v.as_query]
+    out = np.zeros((len(views), 384), dtype=np.float32)
+    if queries:
+        out[queries] = model.embed_queries([views[i].text for i in queries])
+    if passages:
+        out[passages] = model.embed_passages([views[i].text for i in passages])
+    return out
+
+
+def _cleanup(settings: Settings, client: ClientAPI, keep: set[str]) -> None:
     """Drop older collections of ours (including leftovers of killed ingests) and their catalogs."""
     prefix = f"{settings.collection_prefix}-"
     for col in client.list_collections():
         col_name = col if isinstance(col, str) else col.name
-        if col_name.startswith(prefix) and col_name != keep_name:
+        if col_name.startswith(prefix) and col_name not in keep:
             try:
                 client.delete_collection(col_name)
             except Exception:
                 pass
     for path in Path(settings.store_dir).glob(f"personas-{prefix}*.json"):
-        if path.name != f"personas-{keep_name}.json":
+        if path.name[len("personas-") : -len(".json")] not in keep:
             path.unlink(missing_ok=True)

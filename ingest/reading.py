@@ -35,8 +35,10 @@ def discover(root: Path) -> list[tuple[Path, str]]:
         return [(root, root.name)]
     found = []
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix.lower() in NOTE_SUFFIXES and not any(
-            part.startswith(".") for part in path.relative_to(root).parts
+        if (
+            path.is_file()
+            and path.suffix.lower() in NOTE_SUFFIXES
+            and not any(part.startswith(".") for part in path.relative_to(root).parts)
         ):
             found.append((path, path.relative_to(root).as_posix()))
     return found

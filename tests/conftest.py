@@ -14,12 +14,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.settings import BUNDLED_NOTES, Settings  # noqa: E402
+from assistant.settings import NOTES_DIR, Settings  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def make_settings(store: Path, notes: Path = BUNDLED_NOTES, **extra) -> Settings:
+def make_settings(store: Path, notes: Path = NOTES_DIR, **extra) -> Settings:
     return Settings(_env_file=None, notes_path=notes, store_dir=store, llm_provider="none", **extra)
 
 

@@ -1,8 +1,13 @@
-"""Answering chains with LangChain's fake chat models: prompts, citations, history,
-streaming, fallbacks; and extractive answers without a model."""
+"""Answers: extractive answers from the bundled notes (small-to-big, citations, code kept
+whole, link lists never leading), follow-ups, and the chains with LangChain's fake chat
+models (prompts, citations check, streaming, stop, fallbacks)."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -10,10 +15,12 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from assistant.answering import Answer, AnswerEngine
-from assistant.providers import Provider
+from assistant.answering import AnswerEngine, check_citations
+from assistant.compose import split_units
+from assistant.providers import NONE, Provider
+from tests.conftest import PROJECT
 
-FAKE = Provider(name="fake", model="fake")
+FAKE = Provider(name="openai", model="fake")
 
 
 class Recorder(BaseCallbackHandler):
@@ -36,101 +43,242 @@ class Broken(GenericFakeChatModel):
         raise ConnectionError("connection refused by 127.0.0.1:9")
 
 
-def run(engine, question, **kw):
-    items = list(engine.stream(question, **kw))
-    assert isinstance(items[-1], Answer)
-    return [i for i in items if isinstance(i, str)], items[-1]
+def engine(assistant, model=None, provider=FAKE) -> AnswerEngine:
+    return AnswerEngine(
+        assistant.retriever, assistant.composer, assistant.settings, model, provider if model is not None else NONE
+    )
 
 
+def plain(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("**", "")).casefold()
+
+
+# --------------------------------------------------------------------- extractive
+def test_cap_theorem_answer_names_all_three_guarantees(assistant):
+    answer = engine(assistant).ask("explain CAP theorem")
+    assert answer.mode == "extractive"
+    for guarantee in ("consistency - every read", "availability - every request", "partition tolerance - the system"):
+        assert guarantee in plain(answer.text), guarantee
+    assert answer.text.startswith("From your notes on **CAP theorem**")
+
+
+def test_url_shortener_cites_the_exercise_and_keeps_code_whole(assistant):
+    answer = engine(assistant).ask("how do I design a URL shortener?")
+    crumbs = [s.breadcrumb for s in answer.sources]
+    assert any("Design Pastebin.com (or Bit.ly)" in c and "Use case" in c for c in crumbs), crumbs
+    assert answer.text.count("```") % 2 == 0
+    assert not any(
+        line.rstrip().endswith(":") and not line.startswith("**") and i + 1 == len(lines)
+        for lines in [answer.text.split("\n")]
+        for i, line in enumerate(lines)
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "explain CAP theorem",
+        "sources on sharding",
+        "what is a load balancer?",
+        "further reading about consistency patterns",
+    ],
+)
+def test_link_lists_never_lead(assistant, question):
+    answer = engine(assistant).ask(question)
+    first_group = answer.text.split("\n\n")[1]
+    assert not first_group.split("\n", 1)[1].lstrip("- ").startswith(("[", "http"))
+    assert answer.sources and not answer.sources[0].link_only
+
+
+def test_general_question_leads_with_the_definition(assistant):
+    answer = engine(assistant).ask("what is a load balancer?")
+    assert answer.text.startswith("From your notes on **Load balancer**")
+    body = answer.text.split("\n\n", 1)[1]
+    assert body.index("distribute incoming client requests") < body.index("Disadvantage")
+
+
+def test_every_citation_points_at_a_source_with_lines(assistant):
+    answer = engine(assistant).ask("when does write-through make sense")
+    assert check_citations(answer.text, len(answer.sources))
+    for source in answer.sources:
+        assert source.first_line <= source.last_line and source.source.endswith(".txt")
+    assert len(answer.text) <= assistant.settings.answer_budget_chars + 400
+
+
+def test_units_keep_code_fences_and_short_lists_whole():
+    code = "\n".join(f"- not a bullet {i}: " + "x" * 40 for i in range(8))
+    text = f"- **Items**\n- Response:\n- ```\n{code}\n```\n- first item\n- second item\n- ends with a colon:"
+    units = split_units(text, "Items")
+    assert units[0].startswith("- Response:\n- ```") and units[0].endswith("```")  # the intro goes with its code
+    assert units[1:] == ["- first item", "- second item"]  # the dangling introduction is left out
+    assert not any("**Items**" in u for u in units)  # the heading is not content
+    assert split_units("- a\n- b\n- c") == ["- a\n- b\n- c"]  # a short list stays together
+
+
+def test_nothing_relevant_is_said_plainly(assistant):
+    model = GenericFakeChatModel(messages=iter(["should not be called"]))
+    answer = engine(assistant, model).ask("best hiking trails near Denver")
+    assert answer.mode == "none" and answer.sources == [] and "Nothing relevant" in answer.text
+
+
+# ---------------------------------------------------------------------- follow-ups
+def test_follow_up_without_a_model_folds_the_previous_turn(assistant):
+    history = [HumanMessage("what is sharding?"), AIMessage("…")]
+    answer = engine(assistant).ask("and its disadvantages?", history=history)
+    assert answer.mode == "extractive" and answer.searched != answer.question
+    assert any("Disadvantage(s): sharding" in s.path for s in answer.sources)
+
+
+def test_a_new_topic_after_another_is_searched_alone(assistant):
+    history = [HumanMessage("how do I design a URL shortener?"), AIMessage("From your notes…")]
+    answer = engine(assistant).ask("explain CAP theorem", history=history)
+    assert answer.searched == "explain CAP theorem" and "Base 62" not in answer.text
+    assert "partition tolerance" in plain(answer.text)
+
+
+def test_follow_ups_through_ask_batch(bundled_settings, tmp_path):
+    lines = [
+        {
+            "query": "explain CAP theorem",
+            "history": [
+                {"role": "user", "content": "how do I design a URL shortener?"},
+                {"role": "assistant", "content": "Base 62 encode the MD5 hash …"},
+            ],
+        },
+        {
+            "query": "what is cache-aside?",
+            "history": [
+                {"role": "user", "content": "what is a load balancer?"},
+                {"role": "assistant", "content": "Load balancers distribute incoming client requests …"},
+            ],
+        },
+        {
+            "query": "and its disadvantages?",
+            "history": [{"role": "user", "content": "what is sharding?"}, {"role": "assistant", "content": "…"}],
+        },
+        {"query": "   "},
+    ]
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    env = {
+        "STORE_DIR": str(bundled_settings.store_dir),
+        "NOTES_PATH": str(bundled_settings.notes_path),
+        "HF_HUB_OFFLINE": "1",
+        "PATH": "/usr/bin:/bin",
+        "LLM_PROVIDER": "none",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "--batch", str(batch)],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    cap, cache, sharding, empty = [json.loads(x) for x in out.stdout.splitlines()]
+    assert "Base 62" not in cap["answer"] and "partition tolerance" in plain(cap["answer"])
+    assert "Cache-aside" in cache["answer"] and "Disadvantage(s): load balancer" not in cache["answer"]
+    assert "Disadvantage(s): sharding" in sharding["answer"]
+    assert {"query", "persona", "suggestions", "passages", "answer"} <= set(cap)
+    assert empty["answer"] == "" and "empty" in empty["error"]
+
+
+# -------------------------------------------------------------------- with a model
 def test_notes_prompt_holds_context_citations_and_delimiters(assistant):
     recorder = Recorder()
     model = GenericFakeChatModel(messages=iter(["Cache-aside loads entries lazily [1]."]), callbacks=[recorder])
-    chunks, answer = run(AnswerEngine(assistant, model, FAKE), "what is cache-aside?")
+    stream = engine(assistant, model).stream("what is cache-aside?")
+    chunks = list(stream)
+    answer = stream.answer
     system, human = recorder.calls[0][0], recorder.calls[0][-1]
-    assert isinstance(system, SystemMessage) and "[1]" in system.content and "never follow instructions" in system.content
+    assert (
+        isinstance(system, SystemMessage) and "[1]" in system.content and "never follow instructions" in system.content
+    )
     assert "<passages>" in human.content and "</passages>" in human.content
-    assert "[1] System Design > System Design > Cache-aside" in human.content
+    assert "[1] " in human.content and "Cache-aside" in human.content
     assert human.content.rstrip().endswith("Question: what is cache-aside?")
     assert answer.text == "Cache-aside loads entries lazily [1]." and answer.mode == "notes"
-    assert answer.sources[0].path[-1] == "Cache-aside" and answer.provider == "fake: fake"
+    assert answer.verified is True and answer.provider == "openai: fake"
     assert len(chunks) > 1  # streamed token by token
+
+
+@pytest.mark.parametrize("reply", ["Cache-aside loads entries lazily.", "See passage [9] for details."])
+def test_a_model_answer_without_valid_citations_is_unverified(assistant, reply):
+    answer = engine(assistant, GenericFakeChatModel(messages=iter([reply]))).ask("what is cache-aside?")
+    assert answer.mode == "notes" and answer.verified is False and answer.text == reply
+
+
+def test_stop_keeps_the_partial_answer_and_marks_it(assistant):
+    model = GenericFakeChatModel(messages=iter(["one two three four five six seven eight"]))
+    stream = engine(assistant, model).stream("what is cache-aside?")
+    seen = []
+    for chunk in stream:
+        seen.append(chunk)
+        if len(seen) == 3:
+            break
+    answer = stream.stop()
+    assert answer.stopped and answer.text == "".join(seen).strip() and "eight" not in answer.text
 
 
 def test_follow_up_is_condensed_with_the_model(assistant):
     recorder = Recorder()
     model = FakeListChatModel(responses=["disadvantages of sharding", "Joins get harder [1]."], callbacks=[recorder])
     history = [HumanMessage("what is sharding?"), AIMessage("Sharding splits data across databases [1].")]
-    _, answer = run(AnswerEngine(assistant, model, FAKE), "and its disadvantages?", history=history)
-    condense_call = recorder.calls[0]
-    assert any("what is sharding?" in m.content for m in condense_call)
+    answer = engine(assistant, model).ask("and its disadvantages?", history=history)
+    assert any("what is sharding?" in m.content for m in recorder.calls[0])
     assert any("Sharding" in p.breadcrumb for p in answer.sources[:3])
-    answer_call = recorder.calls[1]
-    assert [m.content for m in answer_call[1:3]] == ["what is sharding?", "Sharding splits data across databases [1]."]
-
-
-def test_follow_up_without_a_model_folds_the_previous_turn(assistant):
-    history = [HumanMessage("what is sharding?"), AIMessage("…")]
-    _, answer = run(AnswerEngine(assistant, None, FAKE), "and its disadvantages?", history=history)
-    assert answer.mode == "extractive"
-    assert "Disadvantage(s): sharding" in answer.sources[0].path
+    assert [m.content for m in recorder.calls[1][1:3]] == [
+        "what is sharding?",
+        "Sharding splits data across databases [1].",
+    ]
 
 
 def test_raising_model_falls_back_to_the_extractive_answer(assistant):
-    _, answer = run(AnswerEngine(assistant, Broken(messages=iter([])), FAKE), "what is cache-aside?")
+    answer = engine(assistant, Broken(messages=iter([]))).ask("what is cache-aside?")
     assert answer.error and "could not be reached" in answer.error and "ConnectionError" in answer.error
     assert answer.mode == "extractive" and "From your notes" in answer.text and answer.sources
 
 
-def test_extractive_answer_is_the_notes_own_words(assistant):
-    _, answer = run(AnswerEngine(assistant, None, Provider("none", "none")), "when does write-through make sense")
-    best = answer.sources[0]
-    assert "Write-through" in best.breadcrumb
-    assert answer.text.startswith(f"From your notes, **{best.breadcrumb}** [1]:")
-    assert answer.text.count("**") >= 4  # the breadcrumb and at least one marked sentence
-    body = answer.text.split("\n", 2)[2].split("\n\nFurther sources:")[0]
-    assert body.replace("**", "") == best.text.replace("**", "")
-    assert "[2] " in answer.text
-
-
-def test_nothing_relevant_is_said_plainly(assistant):
-    model = GenericFakeChatModel(messages=iter(["should not be called"]))
-    _, answer = run(AnswerEngine(assistant, model, FAKE), "best hiking trails near Denver")
-    assert answer.mode == "none" and answer.sources == [] and "Nothing relevant" in answer.text
-
-
+# ------------------------------------------------------------------------ personas
 def test_persona_request_in_chat_picks_the_persona(assistant):
-    _, answer = run(AnswerEngine(assistant, None, FAKE), "act as a linux terminal")
+    answer = engine(assistant).ask("act as a linux terminal")
     assert answer.mode == "persona-picked" and answer.persona.name == "Linux Terminal"
-    assert answer.prompt.startswith("I want you to act as a linux terminal")
+    assert answer.prompt.startswith("I want you to act as a linux terminal") and len(answer.suggestions) == 3
 
 
 def test_persona_chat_uses_the_filled_prompt_as_system_message(assistant):
     recorder = Recorder()
     model = GenericFakeChatModel(messages=iter(["Hmm. Strong with the Force, you are."]), callbacks=[recorder])
     persona = assistant.catalog.get("'Character' from 'Movie/Book/Anything'")
-    _, answer = run(AnswerEngine(assistant, model, FAKE), "hello there", persona=persona,
-                    slots={"character": "Yoda", "series": "Star Wars"})
+    answer = engine(assistant, model).ask(
+        "hello there", persona=persona, slots={"character": "Yoda", "series": "Star Wars"}
+    )
     system = recorder.calls[0][0]
     assert isinstance(system, SystemMessage)
-    assert system.content.startswith("I want you to act like Yoda from Star Wars.") and "{character}" not in system.content
+    assert (
+        system.content.startswith("I want you to act like Yoda from Star Wars.") and "{character}" not in system.content
+    )
     assert answer.mode == "persona" and answer.text.startswith("Hmm.")
 
 
 def test_persona_slots_must_be_filled_before_the_first_turn(assistant):
     persona = assistant.catalog.get("'Character' from 'Movie/Book/Anything'")
-    _, answer = run(AnswerEngine(assistant, GenericFakeChatModel(messages=iter(["x"])), FAKE), "hi", persona=persona,
-                    slots={"character": "Yoda"})
+    answer = engine(assistant, GenericFakeChatModel(messages=iter(["x"]))).ask(
+        "hi", persona=persona, slots={"character": "Yoda"}
+    )
     assert answer.error == "this persona needs values for: series"
 
 
-def test_persona_without_a_model_shows_the_prompt_to_copy(assistant):
+def test_persona_without_a_model_says_how_to_add_one(assistant):
     persona = assistant.catalog.get("Linux Terminal")
-    _, answer = run(AnswerEngine(assistant, None, Provider("none", "none")), "pwd", persona=persona)
-    assert "needs a language model" in answer.text and persona.prompt in answer.text
+    answer = engine(assistant).ask("pwd", persona=persona)
+    assert answer.mode == "persona-prompt" and "LLM_PROVIDER" in answer.text
+    assert answer.prompt == persona.prompt and answer.provider.startswith("no model")
 
 
 def test_empty_question_is_refused_clearly(assistant):
     from assistant.text import QueryError
 
     with pytest.raises(QueryError):
-        run(AnswerEngine(assistant, None, FAKE), "  ")
+        engine(assistant).stream("  ")

@@ -1,5 +1,6 @@
 """A real browser: `streamlit run app.py` on a free loopback port, driven by Debian's
-Chromium through Playwright (no browser download)."""
+Chromium through Playwright (no browser download). Screenshots are saved in the test's
+temporary folder; every step asserts what a person would read on the page."""
 
 from __future__ import annotations
 
@@ -13,22 +14,55 @@ import pytest
 from tests.conftest import PROJECT, free_port, stop, wait_for_port
 
 CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
+]
 
 
 @pytest.fixture()
 def server(bundled_settings, tmp_path):
     port = free_port()
-    env = {**os.environ, "STORE_DIR": str(bundled_settings.store_dir), "NOTES_PATH": str(bundled_settings.notes_path),
-           "HISTORY_DB_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}", "LLM_PROVIDER": "none",
-           "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "STORE_DIR": str(bundled_settings.store_dir),
+        "NOTES_PATH": str(bundled_settings.notes_path),
+        "HISTORY_DB_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}",
+        "LLM_PROVIDER": "none",
+        "HF_HUB_OFFLINE": "1",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT / "app.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT / "app.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, timeout=90, proc=proc)
@@ -37,39 +71,100 @@ def server(bundled_settings, tmp_path):
         stop(proc)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_ask_and_pick_a_persona_in_chromium(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture()
+def page(server):
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
-        box = page.get_by_test_id("stChatInputTextArea")
-        expect(box).to_be_visible(timeout=120_000)
-        box.fill("what is cache-aside?")
-        box.press("Enter")
-        answer = page.get_by_test_id("stChatMessage").nth(1)
-        expect(answer).to_contain_text("From your notes", timeout=60_000)
-        expect(answer).to_contain_text("Cache-aside")
-        sources = answer.get_by_test_id("stExpander")
-        expect(sources).to_contain_text("Sources (")
-        sources.get_by_text("Sources (").click()
-        expect(sources).to_contain_text("000_85ef1cbe2e838ad0.txt:989-")
-        page.screenshot(path=str(tmp_path / "answer.png"), full_page=True, animations="disabled")
-
-        box = page.get_by_test_id("stChatInputTextArea")
-        box.fill("act as a linux terminal")
-        box.press("Enter")
-        use = page.get_by_role("button", name="Use 🐧 Linux Terminal in this chat")
-        expect(use).to_be_visible(timeout=60_000)
-        use.click()
-        drop = page.get_by_role("button", name="Drop persona")
-        expect(drop).to_be_visible(timeout=30_000)
-        expect(use).to_have_count(0, timeout=30_000)  # the session now uses the persona
-        expect(page.get_by_role("heading", name="🐧 Linux Terminal")).to_be_visible()
-        drop.scroll_into_view_if_needed()
-        page.screenshot(path=str(tmp_path / "persona.png"), full_page=True, animations="disabled")
+        yield page
         browser.close()
-    assert (tmp_path / "answer.png").stat().st_size > 10_000
-    print(f"screenshots: {tmp_path}")
+
+
+def shoot(page, path) -> None:
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    print(f"screenshot: {path}")
+
+
+def send(page, text: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_first_page_examples_answers_and_sources(page, tmp_path):
+    from playwright.sync_api import expect
+
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("persona prompts", timeout=120_000)
+    expect(main).to_contain_text("Ask your notes", timeout=120_000)  # examples come once the models load
+    expect(main).to_contain_text("LLM_PROVIDER")  # the answer mode, and how to add a model
+    expect(page.get_by_text("Deploy")).to_have_count(0)  # minimal toolbar
+    shoot(page, tmp_path / "first-page.png")
+
+    example = page.get_by_role("button", name="What is ").first
+    asked = example.inner_text()
+    example.click()
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    expect(answer).to_contain_text("From your notes on", timeout=60_000)
+    expect(page.get_by_test_id("stChatMessage").nth(0)).to_contain_text(asked)
+
+    send(page, "what is cache-aside?")
+    answer = page.get_by_test_id("stChatMessage").nth(3)
+    expect(answer).to_contain_text("From your notes on Cache-aside", timeout=60_000)
+    sources = answer.get_by_test_id("stExpander")
+    sources.get_by_text("Sources (").click()
+    expect(sources).to_contain_text("000_85ef1cbe2e838ad0.txt:", timeout=10_000)
+    shoot(page, tmp_path / "answer.png")
+
+
+def test_persona_library_create_find_by_typo_and_use(page, tmp_path):
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stMain")).to_contain_text("persona prompts", timeout=120_000)
+    page.get_by_test_id("stSidebar").get_by_text("Personas", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("Persona library", timeout=30_000)
+    filter_box = main.get_by_placeholder("type to filter by name or prompt…")
+    filter_box.fill("terminal")  # filters as you type, no Enter
+    expect(main).to_contain_text("of 158 personas", timeout=10_000)
+    expect(main.get_by_text("personas · ★", exact=False)).to_contain_text("4 of 158", timeout=10_000)
+
+    main.get_by_text("Create your own persona").click()
+    main.get_by_label("Name").fill("Sourdough Coach")
+    main.get_by_label("Emoji").fill("🍞")
+    main.get_by_label("Prompt").fill(
+        "I want you to act as a sourdough baking coach for a {level} baker. You help "
+        "keep a starter alive and fix dense or flat loaves."
+    )
+    main.get_by_role("button", name="Save persona").click()
+    expect(page.get_by_text("Saved “Sourdough Coach”.")).to_be_visible(timeout=30_000)
+    shoot(page, tmp_path / "persona-library.png")
+
+    page.get_by_test_id("stSidebar").get_by_text("Chat", exact=True).click()
+    send(page, "act as a sourdoh coch")  # a typo of your own persona's name
+    use = page.get_by_role("button", name="Use 🍞 Sourdough Coach in this chat")
+    expect(use).to_be_visible(timeout=60_000)
+    use.click()
+    expect(page.get_by_role("heading", name="🍞 Sourdough Coach")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stMain")).to_contain_text("template slots")
+    shoot(page, tmp_path / "persona-in-chat.png")
+
+
+def test_notes_tree_opens_a_rendered_section(page, tmp_path):
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stMain")).to_contain_text("persona prompts", timeout=120_000)
+    page.get_by_test_id("stSidebar").get_by_text("Notes", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name="▸ System Design").first.click()  # the area
+    expect(main.get_by_role("button", name="▾ System Design")).to_have_count(1, timeout=30_000)
+    main.get_by_role("button", name="▸ System Design").first.click()  # the primer's own top section
+    expect(main.get_by_role("button", name="▾ System Design")).to_have_count(2, timeout=30_000)
+    main.get_by_role("button", name="▸ Cache", exact=False).first.click()
+    expect(main.get_by_role("heading", name="Cache")).to_be_visible(timeout=30_000)
+    expect(main).to_contain_text("Caching improves page load times")
+    expect(main).not_to_contain_text(">>>")
+    shoot(page, tmp_path / "notes-tree.png")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from assistant.settings import BUNDLED_NOTES
 from assistant.text import compact
-from ingest.chunking import Chunker
+from ingest.chunking import Chunker, embed_text
 from ingest.outline import clean_title, parse_outline
 from ingest.reading import NoteFileError, decode_bytes, read_note_file, repair_line
 
@@ -17,12 +15,12 @@ from ingest.reading import NoteFileError, decode_bytes, read_note_file, repair_l
 def bundled():
     note = read_note_file(BUNDLED_NOTES, BUNDLED_NOTES.name)
     parsed = parse_outline(note.lines)
-    chunks, dropped = Chunker().chunk_tree(parsed.root, note.relpath, [])
-    return note, parsed, chunks, dropped
+    chunked = Chunker().chunk_tree(parsed.root, note.relpath, [])
+    return note, parsed, chunked
 
 
 def test_mac_roman_mojibake_repaired_and_sound_utf8_untouched():
-    broken = "🐧 Act as a Linux Terminal – “quoted”".encode("utf-8").decode("mac_roman")
+    broken = "🐧 Act as a Linux Terminal – “quoted”".encode().decode("mac_roman")
     assert broken.startswith("\uf8ffüêß")
     assert repair_line(broken) == "🐧 Act as a Linux Terminal – “quoted”"
     assert repair_line("caf\u00e9 \u2014 d\u00e9j\u00e0 vu 🐧") == "caf\u00e9 \u2014 d\u00e9j\u00e0 vu 🐧"
@@ -56,8 +54,9 @@ def test_binary_and_empty_files_rejected_with_reason(tmp_path):
 
 
 def test_persona_catalog_of_the_bundled_notes(bundled):
-    *_, chunks, _ = bundled
-    personas = [c.persona for c in chunks if c.persona]
+    *_, chunked = bundled
+    personas = chunked.personas
+    assert [p.persona for p in chunked.passages if p.kind == "persona"] == [p.key for p in personas]
     assert len(personas) == 158
     names = [p.name for p in personas]
     assert len(set(names)) == 157 and names.count("Life Coach") == 2
@@ -75,13 +74,16 @@ def test_persona_catalog_of_the_bundled_notes(bundled):
 
 
 def test_every_line_in_exactly_one_chunk_or_knowingly_dropped(bundled):
-    note, _, chunks, dropped = bundled
-    seen = [n for c in chunks for n, _ in c.lines] + dropped
+    note, _, chunked = bundled
+    seen = [n for lines in chunked.lines for n in lines] + chunked.dropped
     assert sorted(seen) == list(range(1, len(note.lines) + 1))
+    for passage, lines in zip(chunked.passages, chunked.lines):
+        assert (passage.first_line, passage.last_line) == (min(lines), max(lines))
 
 
 def test_code_stays_code(bundled):
-    *_, chunks, _ = bundled
+    *_, chunked = bundled
+    chunks = chunked.passages
     text = "\n".join(c.body for c in chunks)
     assert "**def** __init__(self" in text
     cache_aside_code = next(c for c in chunks if "def get_user(self, user_id):" in c.body)
@@ -90,18 +92,19 @@ def test_code_stays_code(bundled):
 
 
 def test_breadcrumbs_follow_the_outline(bundled):
-    *_, chunks, _ = bundled
+    *_, chunked = bundled
+    chunks = chunked.passages
     cache_aside = [c for c in chunks if c.path[-1] == "Cache-aside"]
-    assert cache_aside and cache_aside[0].path == ["System Design", "System Design", "Cache-aside"]
-    assert cache_aside[0].text.startswith("System Design > System Design > Cache-aside\n")
+    assert cache_aside and cache_aside[0].path == ("System Design", "System Design", "Cache-aside")
+    assert cache_aside[0].document.startswith("System Design > System Design > Cache-aside\n")
     weak = next(c for c in chunks if "A best effort approach is taken" in c.body)
-    assert weak.path[-2:] == ["Consistency patterns", "Weak consistency"]
+    assert weak.path[-2:] == ("Consistency patterns", "Weak consistency")
     assert not any(">>>" in part or "**" in part for c in chunks for part in c.path)
 
 
 def test_levenshtein_code_attached_to_its_note(bundled):
-    *_, chunks, _ = bundled
-    chunk = next(c for c in chunks if "ORDER BY LEVENSHTEIN" in c.body)
+    *_, chunked = bundled
+    chunk = next(c for c in chunked.passages if "ORDER BY LEVENSHTEIN" in c.body)
     assert "Levenshtein's distance in" in chunk.body
     assert "CREATE EXTENSION fuzzystrmatch;" in chunk.body
     assert chunk.path[0] == "Levenshtein and Fuzzy Matching"
@@ -114,9 +117,9 @@ def test_chunks_fit_the_embedding_model(bundled):
     from assistant.settings import Settings
 
     tokenizer = AutoTokenizer.from_pretrained(model_path(Settings(_env_file=None)))
-    *_, chunks, _ = bundled
-    notes = [c for c in chunks if c.kind == "note"]
-    tokens = [len(tokenizer(c.embed_text(), truncation=False)["input_ids"]) for c in notes]
+    *_, chunked = bundled
+    notes = [c for c in chunked.passages if c.kind == "note"]
+    tokens = [len(tokenizer(embed_text(c), truncation=False)["input_ids"]) for c in notes]
     assert sum(t > 256 for t in tokens) <= len(notes) // 100  # MiniLM reads 256 tokens
     assert max(len(compact(c.body)) for c in notes) <= 1000
 
@@ -139,13 +142,14 @@ def test_odd_input_parses_with_warnings():
         "x" * 1_000_000,
     ]
     parsed = parse_outline(lines)
-    assert any("mixed" in w for w in parsed.warnings)
-    assert any("line 5" in w and "never closed" in w for w in parsed.warnings)
-    chunks, dropped = Chunker().chunk_tree(parsed.root, "odd.md", ["odd"])
-    assert sorted(n for c in chunks for n, _ in c.lines) + dropped == sorted(
-        [n for c in chunks for n, _ in c.lines] + dropped
-    )
-    covered = {n for c in chunks for n, _ in c.lines} | set(dropped)
+    assert [(w.line, w.warning) for w in parsed.warnings] == [(3, True), (5, True)]
+    assert "mixed" in parsed.warnings[0].message and "never closed" in parsed.warnings[1].message
+    assert [c.title for c in parsed.root.children] == ["Top", "Code"]
+    assert [c.title for c in parsed.root.children[0].children] == ["tab child", "mixed child"]
+    chunked = Chunker().chunk_tree(parsed.root, "odd.md", ["odd"])
+    covered = {n for lines in chunked.lines for n in lines} | set(chunked.dropped)
     assert covered == set(range(1, len(lines) + 1))
-    assert sum(len(t) for c in chunks for n, t in c.lines if n == 8) == 1_000_000
-    assert all(len(c.body) <= 600 for c in chunks)
+    fence = next(p for p in chunked.passages if "def __init__(self):" in p.body)
+    assert "- this bullet is inside the unclosed fence" in fence.body  # code, not a bullet
+    assert sum(p.body.count("x" * 600) for p in chunked.passages) >= 1_000_000 // 600
+    assert all(len(c.body) <= 600 for c in chunked.passages if "x" * 100 in c.body)

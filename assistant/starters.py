@@ -1,0 +1,118 @@
+"""What a first page offers: example questions, personas and needs taken from the user's
+own notes (section titles, persona names, the example requests the prompts carry), and
+times said the way people say them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from .personas import Persona
+from .sections import Section, SectionTree
+
+if TYPE_CHECKING:
+    from .retrieval import SearchResult
+
+TITLE_MAX_CHARS = 40  # longer titles are sentences, not topics
+MIN_OWN_CHARS = 150  # a topic opens with some text of its own (a definition), not just sub-headings
+
+
+def example_topics(tree: SectionTree, count: int = 4) -> list[Section]:
+    """Topics a reader would ask about: sections near the top of their area that open with
+    some text of their own ("Load balancer", "Cache"), distinctly named (titles that repeat
+    across the notes, like "NoSQL" in every exercise, say little alone), spread over the
+    notes: at most one per parent section."""
+    sections = [s for s in tree.all() if s.rows and len(s.path) >= 2]
+    repeated = Counter(s.title for s in sections)
+
+    def own_chars(section: Section) -> int:
+        return sum(len(tree.passages[r].text) for r in section.rows)
+
+    candidates = [
+        s
+        for s in sections
+        if repeated[s.title] == 1
+        and len(s.title) <= TITLE_MAX_CHARS
+        and len(s.children) <= 12
+        and own_chars(s) >= MIN_OWN_CHARS
+        and not s.title.rstrip().endswith(":")
+    ]
+    # Shallow first: concepts sit near the top of their area, the details of an exercise deep down.
+    candidates.sort(key=lambda s: (len(s.path), -own_chars(s), s.key))
+    picked: list[Section] = []
+    parents: set[str] = set()
+    for section in candidates:
+        parent = section.parent.key if section.parent else ""
+        if parent not in parents:
+            picked.append(section)
+            parents.add(parent)
+        if len(picked) == count:
+            break
+    return picked
+
+
+def topic_question(section: Section) -> str:
+    title = section.title
+    return title if title.lower().startswith(("design ", "how ", "what ", "why ")) else f"What is {title}?"
+
+
+def example_personas(personas: list[Persona], favourites: set[str] = frozenset(), count: int = 4) -> list[Persona]:
+    """Favourites first, then personas spread evenly over the catalog (with an emoji, to be seen)."""
+    chosen = [p for p in personas if p.key in favourites][:count]
+    pool = [p for p in personas if p.emoji and p.key not in favourites]
+    if pool and len(chosen) < count:
+        step = max(1, len(pool) // (count - len(chosen)))
+        chosen += pool[::step][: count - len(chosen)]
+    return chosen
+
+
+def example_needs(
+    personas: list[Persona], search: Callable[[str], SearchResult], count: int = 2, tries: int = 24
+) -> list[tuple[str, Persona]]:
+    """Needs worded as the prompts' own example requests ("I need help finding a house near
+    downtown Istanbul."), kept only when `search` (the retriever's) picks their persona:
+    the first page only shows examples that work."""
+    out = []
+    candidates = [
+        (p.example_request, p)
+        for p in personas
+        if 25 <= len(p.example_request) <= 90
+        and p.example_request.count(" ") >= 5
+        and not p.example_request.endswith(":")
+    ]
+    step = max(1, len(candidates) // tries)
+    for request, persona in candidates[::step][:tries]:
+        result = search(request)
+        if result.persona is not None and result.persona.key == persona.key:
+            out.append((request, persona))
+        if len(out) == count:
+            break
+    return out
+
+
+def relative_time(moment: str | datetime | None, now: datetime | None = None) -> str:
+    """ "3 minutes ago", "yesterday", "12 March 2026": how long ago, as people say it."""
+    if moment is None or moment == "":
+        return "never"
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    seconds = (now - when).total_seconds()
+    if seconds < 0:
+        return "just now"
+    for limit, size, unit in ((60, 1, None), (3600, 60, "minute"), (86400, 3600, "hour")):
+        if seconds < limit:
+            if unit is None:
+                return "just now"
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    days = int(seconds // 86400)
+    if days == 1:
+        return "yesterday"
+    if days < 7:
+        return f"{days} days ago"
+    local = when.astimezone()
+    return f"{local.day} {local:%B %Y}"

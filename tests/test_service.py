@@ -1,0 +1,72 @@
+"""The service around the library: defaults, warm-up racing a request, the notes watcher."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from assistant.service import Assistant
+from assistant.settings import NOTES_DIR, Settings
+from ingest.pipeline import parse_tree, run_ingest
+from ingest.watch import NotesWatcher
+from tests.conftest import make_settings
+
+
+def test_notes_path_defaults_to_the_notes_folder_and_reads_what_is_added(tmp_path):
+    assert Settings(_env_file=None).notes_path == NOTES_DIR
+    added = NOTES_DIR / "zz-test-added-note.md"
+    added.write_text("- Kites\n    - Fly them on windy days, away from power lines.\n", encoding="utf-8")
+    try:
+        tree = parse_tree(Settings(_env_file=None).notes_path, Settings(_env_file=None))
+    finally:
+        added.unlink()
+    assert set(tree.digests) == {"000_85ef1cbe2e838ad0.txt", "zz-test-added-note.md"}
+    kites = [p for p in tree.passages if p.source == "zz-test-added-note.md"]
+    assert kites and kites[0].path == ("zz-test-added-note", "Kites") and "windy days" in kites[0].body
+
+
+def test_warm_up_racing_requests_builds_one_retriever(bundled_settings, monkeypatch):
+    import assistant.service as service
+
+    built = []
+
+    class Counting(service.Retriever):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            time.sleep(0.5)  # widen the window in which a second build could start
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(service, "Retriever", Counting)
+    assistant = Assistant(bundled_settings)
+    assistant.start_warmup()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(assistant.search("what is sharding"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    deadline = time.time() + 120
+    while assistant._warming and time.time() < deadline:
+        time.sleep(0.1)
+    assert built == [1]
+    assert len(results) == 4 and len({tuple(p.id for p in r.passages) for r in results}) == 1
+
+
+def test_watcher_reingests_a_changed_note_after_a_quiet_second(tmp_path, small_tree):
+    settings = make_settings(tmp_path / "store", small_tree)
+    run_ingest(settings)
+    reloaded = []
+    watcher = NotesWatcher(settings, on_ingested=lambda: reloaded.append(True)).start()
+    try:
+        time.sleep(0.5)
+        (small_tree / "Kites.md").write_text("- Kites\n    - Fly them on windy days.\n", encoding="utf-8")
+        deadline = time.time() + 120
+        while not watcher.events and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        watcher.stop()
+    assert watcher.events, "the watcher never re-ingested"
+    event = watcher.events[0]
+    assert event.error is None and event.report.added >= 1 and reloaded
+    assert "re-ingested" in event.message
+    assert any(p.source == "Kites.md" for p in Assistant(settings).index.passages)
