@@ -90,7 +90,7 @@ class Assistant:
     def composer(self) -> Composer:
         from .compose import Composer
 
-        return Composer(self.index, self.sections, self.embeddings, self.settings.answer_budget_chars)
+        return Composer(self.index, self.sections, self.settings.answer_budget_chars)
 
     @cached_property
     def engine(self) -> AnswerEngine:
