@@ -6,6 +6,8 @@ Views: Chat, Personas (the library, your own personas), Notes (the tree), Index.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 from langchain_core.messages import BaseMessage
 from streamlit.delta_generator import DeltaGenerator
@@ -105,9 +107,20 @@ def new_session(user: str) -> None:
     state.view = "Chat"
 
 
-def switch_session() -> None:
-    state.session_id = state.session_select
+def switch_session(ids: list[str]) -> None:
+    # A label that names none of the chats it was drawn with (renamed meanwhile, or now one
+    # of two of that name) is no choice: the current chat stays.
+    if state.session_select in ids:
+        state.session_id = state.session_select
     state.pop("confirm_delete", None)
+
+
+def chat_labels(all_sessions: list[ChatSession]) -> dict[str, str]:
+    """The picker's label of each chat. Streamlit's selectbox sends back the label, not the id,
+    and maps a label that two chats share to the last of them, so a second "Chat 2026-11-30
+    14:05" would take the next question: same-named chats get the start of their id."""
+    counts = Counter(s.name for s in all_sessions)
+    return {s.id: s.name if counts[s.name] == 1 else f"{s.name} · {s.id[:6]}" for s in all_sessions}
 
 
 def delete_session(session_id: str, user: str, name: str) -> None:
@@ -374,6 +387,7 @@ def chat_view(session: ChatSession, user: str, own: list[Persona], favourites: s
         try:
             st.write_stream(chunks())
         except Exception as exc:  # the question is saved; say what went wrong, no traceback
+            status.empty()
             state.pop("generating", None)
             message = f"Something went wrong while answering ({type(exc).__name__}: {exc}). Your question is kept."
             st.error(message)
@@ -614,9 +628,9 @@ def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) ->
 
     sb.subheader("Chats")
     ids = [s.id for s in all_sessions]
-    names = {s.id: s.name for s in all_sessions}
+    labels = chat_labels(all_sessions)
     state.session_select = session.id  # the widget follows the current session (new, import, delete)
-    sb.selectbox("Chat", ids, format_func=names.get, key="session_select", on_change=switch_session)
+    sb.selectbox("Chat", ids, format_func=labels.get, key="session_select", on_change=switch_session, args=(ids,))
     sb.button("New chat", key="new-chat", on_click=new_session, args=(user,))
     with sb.expander("Rename, delete, export, import"):
         new = st.text_input("Rename to", value=session.name, key=f"rename-{session.id}")
@@ -705,6 +719,8 @@ def main() -> None:
                 st.rerun()
             st.error(text)
         return
+    if assistant.reload_if_reingested():  # `python -m ingest` ran meanwhile: answer from its index
+        starter_topics.clear()
     save_interrupted_answer(user)
     session, all_sessions = current_session(user)
     own = store.own_personas(user)

@@ -127,7 +127,9 @@ class Assistant:
             finally:
                 self._warming = False
 
-        threading.Thread(target=load, name="assistant-warmup", daemon=True).start()
+        # Not a daemon: a process that exits mid-load waits for it, rather than tearing down the
+        # models' native thread pools under it (which aborts the process).
+        threading.Thread(target=load, name="assistant-warmup", daemon=False).start()
 
     def example_needs(self) -> list[tuple[str, Persona]] | None:
         """Needs that find their persona, for a first page; None until the warm-up made them."""
@@ -152,6 +154,16 @@ class Assistant:
             if self.settings.is_server_mode
             else str(self.settings.store_dir),
         }
+
+    def reload_if_reingested(self) -> bool:
+        """Another process (`python -m ingest`, another server) swapped the manifest to a new
+        collection: forget the loaded index, whose collection that ingest drops. True if so."""
+        loaded = self.__dict__.get("index")  # only an index already loaded can be stale
+        manifest = read_manifest(self.settings)
+        if loaded is None or manifest is None or manifest.collection == loaded.manifest.collection:
+            return False
+        self.reload()
+        return True
 
     def reload(self) -> None:
         """Forget the loaded index after a re-ingest (the models stay loaded)."""

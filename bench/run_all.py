@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["ingest_bench.py", "retrieval_bench.py", "answer_bench.py", "app_start_bench.py"]
+BENCHES = ["ingest_bench.py", "retrieval_bench.py", "answer_bench.py", "app_start_bench.py", "load_bench.py"]
 
 
 def main() -> int:

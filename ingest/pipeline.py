@@ -368,7 +368,10 @@ def _write_collections(
         pool.shutdown(wait=True)
     report.personas = len(tree.personas)
     report.collection = name
-    _cleanup(settings, client, keep={name, xl_name})
+    # The previous index stays one ingest longer: a server that loaded it may be answering from
+    # it right now (it moves to the new one on its next run); the next ingest drops it.
+    previous_names = {previous.collection, previous.crosslingual} if previous is not None else set()
+    _cleanup(settings, client, keep={name, xl_name} | {n for n in previous_names if n})
 
 
 def _embed_views(views: list[View]):

@@ -339,3 +339,14 @@ def test_sign_in_is_asked_when_auth_is_configured(app_env):
     at.run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"] and not at.chat_input
+
+
+def test_two_chats_with_the_same_name_stay_apart(app_env):
+    store = ChatStore(app_env)
+    first, second = store.create(USER, "Same name"), store.create(USER, "Same name")
+    at = fresh()
+    select = at.sidebar.selectbox(key="session_select")
+    assert len(set(select.options)) == len(select.options)  # the picker tells them apart
+    select.set_value(first.id).run()
+    at.chat_input[0].set_value("what is sharding?").run()
+    assert store.count_messages(first.id) == 2 and store.count_messages(second.id) == 0

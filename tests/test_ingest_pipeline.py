@@ -46,15 +46,19 @@ def test_incremental_edit_and_delete(tmp_path, small_tree):
     texts = [d for d in assistant.index.collection.get(include=["documents"])["documents"]]
     assert any("twelve minutes" in t for t in texts) and not any("ten minutes" in t for t in texts)
 
+    edited_manifest = read_manifest(settings)
     (small_tree / "Databases" / "Sharding.md").unlink()
     deleted = run_ingest(settings)
     assert deleted.removed >= 1 and deleted.added == 0 and deleted.files == 1
     sources = {m["source"] for m in Assistant(settings).index.collection.get(include=["metadatas"])["metadatas"]}
     assert sources == {"Cooking.txt"}
-    # Only one collection of ours is left: the old ones were dropped after the switch.
+    # The current index and the one before it (a running app may still be answering from it)
+    # are left; older ones were dropped after the switch.
     names = [c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections()]
     manifest = read_manifest(settings)
-    assert sorted(names) == sorted([manifest.collection, manifest.crosslingual])
+    assert sorted(names) == sorted(
+        [manifest.collection, manifest.crosslingual, edited_manifest.collection, edited_manifest.crosslingual]
+    )
 
 
 def test_no_change_reingest_imports_neither_torch_nor_chroma(tmp_path, small_tree):
@@ -123,10 +127,11 @@ def test_killed_ingest_leaves_the_old_index_answering(tmp_path, small_tree):
     proc.wait()
     assert read_manifest(settings) == before
     assert search_paths(settings, "simmer stock")[0].startswith("Cooking > Soup")
-    # The next ingest of the small tree cleans up the half-written collection.
+    # The next ingest of the small tree cleans up the half-written collection (and keeps the one before).
     report = run_ingest(settings, rebuild=True)
     names = [c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections()]
-    assert sorted(names) == sorted([report.collection, f"{report.collection}-xl"])
+    kept = [report.collection, f"{report.collection}-xl", before.collection, before.crosslingual]
+    assert sorted(names) == sorted(kept)
 
 
 def run_cli(args, env_extra):

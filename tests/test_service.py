@@ -70,3 +70,18 @@ def test_watcher_reingests_a_changed_note_after_a_quiet_second(tmp_path, small_t
     assert event.error is None and event.report.added >= 1 and reloaded
     assert "re-ingested" in event.message
     assert any(p.source == "Kites.md" for p in Assistant(settings).index.passages)
+
+
+def test_a_reingest_by_another_process_is_picked_up(tmp_path, small_tree):
+    settings = make_settings(tmp_path / "store", small_tree)
+    run_ingest(settings)
+    assistant = Assistant(settings)
+    before = assistant.search("kites on windy days")
+    assert not any("Kites" in p.path for p in before.passages)
+    assert assistant.reload_if_reingested() is False  # nothing changed
+    (small_tree / "Kites.md").write_text("- Kites\n    - Fly them on windy days.\n", encoding="utf-8")
+    run_ingest(settings)  # as `python -m ingest` would, beside the running app
+    old = before.analysis  # the old index still answers meanwhile: it is kept one ingest longer
+    assert old is not None and assistant.search("kites on windy days").passages
+    assert assistant.reload_if_reingested() is True
+    assert any("Kites" in p.path for p in assistant.search("kites on windy days").passages)
