@@ -205,6 +205,18 @@ def _name_key(name: str) -> str:
     return name.casefold()
 
 
+def _insert_own_persona(conn: Connection, user: str, name: str, prompt: str, emoji: str, now: datetime) -> str:
+    """A new persona of `user`'s own (the name already made unique); its id."""
+    persona_id = f"{OWN_PERSONA_PREFIX}{uuid.uuid4().hex}"
+    conn.execute(
+        insert(own_personas_table).values(
+            id=persona_id, owner=user, name=name, name_key=_name_key(name), emoji=emoji, prompt=prompt,
+            created_at=now, updated_at=now,
+        )
+    )  # fmt: skip
+    return persona_id
+
+
 def _unique_name(name: str, taken: Collection[str], key: Callable[[str], str] = lambda s: s) -> str:
     """NAME, else "NAME (imported)", else "NAME (imported 2)", …: imports never overwrite."""
     if key(name) not in taken:
@@ -625,19 +637,7 @@ class ChatStore:
                 for name, prompt, emoji in cleaned:
                     name = _unique_name(name, taken, _name_key)
                     taken.add(_name_key(name))
-                    persona_id = f"{OWN_PERSONA_PREFIX}{uuid.uuid4().hex}"
-                    conn.execute(
-                        insert(own_personas_table).values(
-                            id=persona_id,
-                            owner=user,
-                            name=name,
-                            name_key=_name_key(name),
-                            emoji=emoji,
-                            prompt=prompt,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
+                    persona_id = _insert_own_persona(conn, user, name, prompt, emoji, now)
                     imported.append(make_persona(name, prompt, emoji, persona_id))
         except IntegrityError as exc:
             raise HistoryError("A persona of the same name was saved at the same moment; import again.") from exc
@@ -713,21 +713,7 @@ class ChatStore:
             if row.name_key == _name_key(name) and row.prompt == prompt:
                 return row.id
         name = _unique_name(name, {r.name_key for r in rows}, _name_key)
-        new_id = f"{OWN_PERSONA_PREFIX}{uuid.uuid4().hex}"
-        now = _now()
-        conn.execute(
-            insert(own_personas_table).values(
-                id=new_id,
-                owner=user,
-                name=name,
-                name_key=_name_key(name),
-                emoji=emoji,
-                prompt=prompt,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        return new_id
+        return _insert_own_persona(conn, user, name, prompt, emoji, _now())
 
     @staticmethod
     def _session(row: Row) -> ChatSession:

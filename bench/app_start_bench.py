@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,21 +17,7 @@ from pathlib import Path
 
 from common import PROJECT, emit
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import CHROMIUM_FLAGS, free_port, streamlit_command
 
 
 def time_app(browser, script: str, env: dict, question: str | None = None) -> tuple[float, float | None]:
@@ -40,21 +25,7 @@ def time_app(browser, script: str, env: dict, question: str | None = None) -> tu
     port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            script,
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        streamlit_command(port, script),
         cwd=PROJECT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -104,7 +75,7 @@ def main() -> None:
     hello.write_text("import streamlit as st\nst.title('hello')\nst.chat_input('say something')\n")
     ours, baseline = [], []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         for _ in range(int(os.environ.get("BENCH_ROUNDS", "2"))):
             baseline.append(time_app(browser, str(hello), env)[0])
             ours.append(time_app(browser, "app.py", env, "what is cache-aside?"))

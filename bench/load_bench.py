@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ import time
 from pathlib import Path
 
 from common import PROJECT, emit
+
+from tests.support import CHROMIUM_FLAGS, free_port, streamlit_command, wait_for_port
 
 LEVELS = tuple(int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,8").split(","))
 REINGEST_LEVEL = max(LEVELS)
@@ -77,15 +78,9 @@ QUESTIONS = [
     "what is a wide column store?",
 ]
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # eight pages at once: none of them is a "background" page to be slowed down
+# Eight pages at once: none of them is a "background" page to be slowed down.
+LOAD_FLAGS = [
+    *CHROMIUM_FLAGS,
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
@@ -146,24 +141,6 @@ STUCK_JS = (
     "typed: box ? box.value : null, last: s.last.slice(0, 60)}; }"
 )
 READY_JS = "() => { const s = (" + SNAPSHOT_JS + ")(); return s.idle && s.usable && s.session ? s : false; }"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
 def percentile(ms: list[float], q: float) -> float | None:
@@ -411,7 +388,7 @@ async def drive(url: str, store, reingest_args: tuple) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
+        browser = await pw.chromium.launch(executable_path=shutil.which("chromium"), args=LOAD_FLAGS)
         try:
             warmup = await one_answer(browser, url, "what is horizontal scaling?")  # models loaded first
             levels, ingest = [], None
@@ -461,32 +438,14 @@ def main() -> None:
     log = work / "streamlit.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                os.environ.get("BENCH_APP", "app.py"),  # another app file, to measure a change
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-                "--secrets.files",
-                str(secrets),
-            ],
+            streamlit_command(port, os.environ.get("BENCH_APP", "app.py"), "--secrets.files", str(secrets)),
             cwd=PROJECT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port, server)
+        wait_for_port(port, timeout=90.0, proc=server)
         store = ChatStore(history)
         notes_file = next(p for p in sorted(notes.rglob("*")) if p.is_file())
         rebuild = os.environ.get("BENCH_REINGEST", "changed-note") == "rebuild"

@@ -16,24 +16,15 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import PROJECT, free_port, stop, wait_for_port
+from tests.support import streamlit_command
 
 CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CLIENT_ID = "notes-assistant-tests"
 FIRST_PAGE_MS = 150_000  # the first page of a fresh server loads the index and the models
 
@@ -78,25 +69,7 @@ def start_app(port: int, env: dict[str, str], secrets_file: Path, log: Path | No
     """`streamlit run app.py` on 127.0.0.1:<port>, reading secrets only from `secrets_file`."""
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT / "app.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-            "--secrets.files",
-            str(secrets_file),
-        ],
+        streamlit_command(port, str(PROJECT / "app.py"), "--secrets.files", str(secrets_file)),
         cwd=PROJECT,
         env={**os.environ, **env},
         stdout=out,
