@@ -15,6 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 from assistant.history import MAX_IMPORT_BYTES, ChatSession, ChatStore, HistoryError
 from assistant.passages import Passage
 from assistant.personas import Persona
+from assistant.providers import resolve as resolve_provider
 from assistant.sections import Section
 from assistant.service import Assistant
 from assistant.settings import Settings
@@ -31,6 +32,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # least this probability: below it, on plain notes questions, the offer is noise.
 SUGGEST_MIN_PROBABILITY = 0.1
 LONG_MESSAGE_CHARS = 600  # longer messages are shown collapsed
+MAX_IMPORT_MB = MAX_IMPORT_BYTES // (1024 * 1024)
+TREE_HEIGHT = 640  # pixels: the notes tree scrolls in a box of its own
+STAGES = {
+    "copy": "Keeping unchanged notes",
+    "embed": "Reading new and changed notes",
+    "cross-lingual": "Multilingual vectors",
+}
 
 
 # ----------------------------------------------------------------------------- resources
@@ -144,6 +152,16 @@ def ask(text: str) -> None:
     state.view = "Chat"
 
 
+def crumb(path: tuple[str, ...] | list[str], sep: str = " > ") -> str:
+    """A breadcrumb as shown: without the file's name when the notes are a single file (it
+    would top every breadcrumb and tell nothing)."""
+    tops = [child for root in assistant.sections.roots for child in root.children]
+    parts = list(path)
+    if len(tops) == 1 and parts and parts[0] == tops[0].title:
+        parts = parts[1:]
+    return sep.join(parts)
+
+
 def open_section(key: str) -> None:
     state.view = "Notes"
     state.browse = key
@@ -154,7 +172,8 @@ def open_section(key: str) -> None:
 
 def reingest(progress_bar: DeltaGenerator) -> None:
     def progress(stage: str, done: int, total: int) -> None:
-        progress_bar.progress(min(done / max(total, 1), 1.0), text=f"{stage}: {done}/{total} chunks")
+        label = STAGES.get(stage, stage)
+        progress_bar.progress(min(done / max(total, 1), 1.0), text=f"{label}: {done} of {total} passages")
 
     try:
         report = run_ingest(settings, progress=progress)
@@ -192,25 +211,23 @@ def render_sources(details: dict, key: str) -> None:
         with st.expander(f"Sources ({len(sources)})", expanded=False):
             for src in sources:
                 passage = Passage.from_dict(src)
-                st.markdown(f"**[{src['n']}] {passage.breadcrumb}**  \n`{passage.location}`")
+                st.markdown(f"**[{src['n']}] {crumb(passage.path)}**  \n`{passage.location}`")
                 st.markdown(to_markdown(src["text"]))
                 section = f"{passage.source}|{passage.breadcrumb}"
                 st.button("Open in notes browser", key=f"open-{key}-{src['n']}", on_click=open_section, args=(section,))
-    caption = details.get("provider")
-    if details.get("mode") == "persona-prompt":
-        caption = "Needs a model to role-play: set LLM_PROVIDER in .env (see the README)"
-    if caption:
-        st.caption(f"Answered by {caption}" if details.get("mode") != "persona-prompt" else caption)
+    if details.get("provider"):
+        st.caption(f"Answered by {details['provider']}")
 
 
 def render_suggestions(details: dict, session: ChatSession, user: str, own: list[Persona], key: str) -> None:
     keys = details.get("suggestion_keys") or []
     probability = details.get("persona_probability") or 0.0
-    if not keys or details.get("mode") not in ("extractive", "notes", "none"):
+    mode = details.get("mode")
+    if not keys or mode not in ("extractive", "notes", "none", "persona-picked"):
         return
-    if details.get("mode") != "none" and probability < SUGGEST_MIN_PROBABILITY:
+    if mode in ("extractive", "notes") and probability < SUGGEST_MIN_PROBABILITY:
         return
-    st.caption("Personas that may fit")
+    st.caption("Other personas that may fit" if mode == "persona-picked" else "Personas that may fit")
     cols = st.columns(len(keys))
     for col, persona_key in zip(cols, keys):
         persona = persona_of(persona_key, own)
@@ -256,7 +273,7 @@ def render_message(message: BaseMessage, session: ChatSession, user: str, own: l
                 if details.get("prompt"):
                     st.code(details["prompt"], language=None, wrap_lines=True)
         render_suggestions(details, session, user, own, key)
-        if details.get("mode") != "persona-picked":
+        if details.get("mode") not in ("persona-picked", "persona-prompt"):
             render_sources(details, key)
 
 
@@ -265,13 +282,16 @@ def first_page(session: ChatSession, user: str, favourites: set[str], own: list[
     info = assistant.index_info()
     topics = starter_topics(assistant, info["collection"])
     needs = assistant.example_needs()  # made by the warm-up: the page never waits for the models
+    if needs is None:
+        assistant.start_warmup()
     st.markdown(
         f"Your notes hold **{info['chunks']}** passages and **{info['personas']}** persona prompts"
         + (f" (and **{len(own)}** of your own)" if own else "")
         + ". Ask a question, or describe what you "
         "need and a persona that fits is offered."
     )
-    if assistant.engine.provider.name == "none":
+    provider = resolve_provider(settings)  # cheap: the page does not wait for the models
+    if provider.name == "none":
         st.info(
             "Answers are quoted from your notes (no language model). To have a model write answers and "
             "role-play personas, set `LLM_PROVIDER` (openai, ollama or local) and its server or key in `.env`: "
@@ -279,7 +299,7 @@ def first_page(session: ChatSession, user: str, favourites: set[str], own: list[
             icon="💡",
         )
     else:
-        st.caption(f"Answers are written by {assistant.engine.provider.label}, citing your notes.")
+        st.caption(f"Answers are written by {provider.label}, citing your notes.")
     left, middle, right = st.columns(3)
     with left:
         st.markdown("**Ask your notes**")
@@ -287,10 +307,16 @@ def first_page(session: ChatSession, user: str, favourites: set[str], own: list[
             st.button(question, key=f"example-q-{n}", on_click=ask, args=(question,))
     with middle:
         st.markdown("**Describe a need**")
-        for n, (request, _) in enumerate(needs or []):
-            st.button(request, key=f"example-need-{n}", on_click=ask, args=(request,))
         if needs is None:
-            st.caption("Examples appear here once the models are loaded (a few seconds).")
+            wait_for_needs()
+        for n, (request, persona) in enumerate(needs or []):
+            st.button(
+                shorten(request),
+                key=f"example-need-{n}",
+                on_click=ask,
+                args=(request,),
+                help=f"{request}\n\n(finds {persona.name})",
+            )
     with right:
         st.markdown("**Use a persona**")
         for p in example_personas(own + assistant.catalog.personas, favourites):
@@ -300,6 +326,19 @@ def first_page(session: ChatSession, user: str, favourites: set[str], own: list[
                 on_click=use_persona,
                 args=(session.id, p.key, user),
             )
+
+
+@st.fragment(run_every="2s")
+def wait_for_needs() -> None:
+    """Until the warm-up has made the examples of needs: say so, and show them when they come."""
+    if assistant.example_needs() is None:
+        st.caption("⏳ Examples appear here once the models are loaded (a few seconds).")
+    else:
+        st.rerun()
+
+
+def shorten(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 def persona_header(session: ChatSession, persona: Persona, user: str) -> None:
@@ -322,16 +361,29 @@ def persona_header(session: ChatSession, persona: Persona, user: str) -> None:
             )
 
 
-def save_interrupted_answer(user: str) -> None:
-    """A rerun during generation (Stop, or any click) ends it: keep what was written, marked."""
+def save_interrupted_answer(user: str, own: list[Persona]) -> None:
+    """A rerun during an answer (Stop, or a click elsewhere) ends that run. A model's answer is
+    kept as far as it was written, marked stopped; an answer from the notes alone (no model:
+    nothing to stop) is finished here, so that leaving the page never loses it."""
     pending = state.pop("generating", None)
     if not pending:
         return
-    text = "".join(pending["parts"]).strip() or "(stopped before any text was written)"
-    details = {**pending["details"], "stopped": True}
     try:
-        store.add_assistant(pending["session"], text, user, details)
-    except HistoryError:
+        if assistant.engine.model is None:
+            session = store.get(pending["session"], user)
+            history = store.messages(session.id, user).messages[:-1]  # the question is the last one
+            answer = assistant.engine.ask(
+                pending["details"]["question"],
+                history=history,
+                persona=persona_of(session.persona, own),
+                slots=session.slots,
+                own=own,
+            )
+            store.add_assistant(session.id, answer.text, user, answer.to_dict())
+            return
+        text = "".join(pending["parts"]).strip() or "(stopped before the answer began)"
+        store.add_assistant(pending["session"], text, user, {**pending["details"], "stopped": True})
+    except (HistoryError, QueryError):
         pass  # the chat was deleted meanwhile
 
 
@@ -419,21 +471,30 @@ def personas_view(session: ChatSession, user: str, own: list[Persona], favourite
             "What it does": [p.first_line for p in rows],
             "Slots": [", ".join(p.slots) for p in rows],
         }
-        picked = st.dataframe(
+        # The table is drawn afresh (new key) whenever its rows change order, and a click is read
+        # in its callback against the rows it was drawn with: the card follows the persona picked.
+        table_key = f"persona_table-{hash(tuple(p.key for p in rows))}"
+        state.persona_rows = {table_key: [p.key for p in rows]}
+        st.dataframe(
             table,
-            key="persona_table",
-            on_select="rerun",
+            key=table_key,
+            on_select=lambda: pick_row(table_key),
             selection_mode="single-row",
             hide_index=True,
             height=480,
-            column_config={"★": st.column_config.TextColumn(width=30), "": st.column_config.TextColumn(width=30)},
+            column_config={
+                "★": st.column_config.TextColumn(width=30),
+                "": st.column_config.TextColumn(width=30),
+                "Name": st.column_config.TextColumn(width="medium"),
+                "What it does": st.column_config.TextColumn(width="large"),
+            },
         )
-        selected = picked.selection.rows if picked is not None else []
-        if selected and selected[0] < len(rows):
-            state.persona_detail = rows[selected[0]].key
         with st.expander("Find by a typo or a described need"):
             need = st.text_input(
-                "What do you need?", key="persona_need", placeholder="e.g. “my car makes a grinding noise” or “magican”"
+                "What do you need?",
+                key="persona_need",
+                live=True,
+                placeholder="e.g. “my car makes a grinding noise” or “magican”",
             )
             if need.strip():
                 for n, p in enumerate(assistant.retriever.rank_personas(need, own, limit=5)):
@@ -449,6 +510,13 @@ def personas_view(session: ChatSession, user: str, own: list[Persona], favourite
         else:
             st.info("Pick a persona in the table to see its prompt.")
         own_persona_forms(user, own)
+
+
+def pick_row(table_key: str) -> None:
+    rows = state.persona_rows.get(table_key, [])
+    selected = state[table_key].selection.rows
+    if selected and selected[0] < len(rows):
+        state.persona_detail = rows[selected[0]]
 
 
 def persona_card(persona: Persona, session: ChatSession, user: str, favourites: set[str]) -> None:
@@ -491,11 +559,23 @@ def own_persona_forms(user: str, own: list[Persona]) -> None:
                     state.toast = f"Saved “{saved.name}”."
                     st.rerun()
         if editing is not None:
-            if st.button(f"Delete “{editing.name}”", key="delete-persona"):
-                store.delete_persona(user, editing.key)
-                state.editing = state.persona_detail = None
-                state.toast = f"Deleted “{editing.name}”."
-                st.rerun()
+            if state.get("confirm_delete_persona") == editing.key:
+                st.warning(f"Delete your persona “{editing.name}”? Chats that use it go back to no persona.")
+                cols = st.columns(2)
+                if cols[0].button("Yes, delete", key="confirm-delete-persona", type="primary"):
+                    store.delete_persona(user, editing.key)
+                    state.editing = state.persona_detail = state.confirm_delete_persona = None
+                    state.toast = f"Deleted “{editing.name}”."
+                    st.rerun()
+                cols[1].button(
+                    "Cancel", key="cancel-delete-persona", on_click=lambda: state.update(confirm_delete_persona=None)
+                )
+            else:
+                st.button(
+                    f"Delete “{editing.name}”",
+                    key="delete-persona",
+                    on_click=lambda: state.update(confirm_delete_persona=editing.key),
+                )
     with st.expander("Export or import your personas"):
         st.download_button(
             "Export your personas (JSON)",
@@ -505,7 +585,12 @@ def own_persona_forms(user: str, own: list[Persona]) -> None:
             key="export-personas",
             disabled=not own,
         )
-        upload = st.file_uploader("Import personas (JSON)", type=["json"], key="import-personas")
+        upload = st.file_uploader(
+            "Import personas (JSON)",
+            type=["json"],
+            key=f"import-personas-{state.get('uploads', 0)}",
+            max_upload_size=MAX_IMPORT_MB,
+        )
         if upload is not None and st.button("Import personas", key="do-import-personas"):
             try:
                 added = store.import_personas(upload.getvalue(), user)
@@ -513,6 +598,7 @@ def own_persona_forms(user: str, own: list[Persona]) -> None:
                 st.error(str(exc))
             else:
                 state.toast = f"Imported {len(added)} persona(s)."
+                state.uploads = state.get("uploads", 0) + 1  # a fresh uploader: the file cannot go in twice
                 st.rerun()
 
 
@@ -532,8 +618,9 @@ def notes_view() -> None:
                 if s.rows and all(w in (s.breadcrumb + "\n" + tree.text(s, whole=False)).casefold() for w in words)
             ]
             st.caption(f"{len(matches)} sections match")
+            box = st.container(height=TREE_HEIGHT, border=False)
             for s in matches[:200]:
-                st.button(
+                box.button(
                     " › ".join(s.path[-3:]),
                     key=f"match-{s.key}",
                     on_click=open_section,
@@ -542,11 +629,11 @@ def notes_view() -> None:
                 )
         else:
             tops = [child for root in tree.roots for child in root.children]
-            if len(tops) == 1 and "tree_opened_top" not in state:  # one notes file: open it
-                state.open_sections = state.open_sections | {tops[0].key}
-                state.tree_opened_top = True
-            for top in tops:
-                tree_node(top, 0)
+            if len(tops) == 1:  # one notes file: its areas are the top of the tree
+                tops = tops[0].children
+            with st.container(height=TREE_HEIGHT, border=False):  # the tree scrolls; the section stays in view
+                for top in tops:
+                    tree_node(top, 0)
     with right:
         section = tree.find(state.browse) if state.browse else None
         if section is None:
@@ -554,7 +641,7 @@ def notes_view() -> None:
             return
         first, last = tree.span(section)
         st.markdown(f"### {section.title}")
-        st.caption(f"{' › '.join(section.path[:-1])}  ·  {section.source}, lines {first}-{last}")
+        st.caption(f"{crumb(section.path[:-1], ' › ')}  ·  {section.source}, lines {first}-{last}")
         st.markdown(to_markdown(tree.text(section, whole=False)) or "_(no text of its own)_")
         if section.children:
             st.markdown("**Sub-sections**")
@@ -624,7 +711,7 @@ def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) ->
     if user:
         sb.caption(f"Signed in as {user}")
         sb.button("Sign out", key="sign-out", on_click=st.logout)
-    sb.radio("View", VIEWS, key="view", horizontal=True)
+    sb.radio("View", VIEWS, key="view")
 
     sb.subheader("Chats")
     ids = [s.id for s in all_sessions]
@@ -633,11 +720,12 @@ def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) ->
     sb.selectbox("Chat", ids, format_func=labels.get, key="session_select", on_change=switch_session, args=(ids,))
     sb.button("New chat", key="new-chat", on_click=new_session, args=(user,))
     with sb.expander("Rename, delete, export, import"):
-        new = st.text_input("Rename to", value=session.name, key=f"rename-{session.id}")
-        if st.button("Rename", key="rename") and new.strip() and new != session.name:
-            store.rename(session.id, new, user)
-            state.toast = f"Renamed to “{new.strip()}”."
-            st.rerun()
+        with st.form(f"rename-form-{session.id}", border=False):  # Enter renames, as a button click does
+            new = st.text_input("Rename to", value=session.name, key=f"rename-{session.id}")
+            if st.form_submit_button("Rename", key="rename") and new.strip() and new != session.name:
+                store.rename(session.id, new, user)
+                state.toast = f"Renamed to “{new.strip()}”."
+                st.rerun()
         if state.get("confirm_delete") == session.id:
             st.warning(f"Delete “{session.name}” and its messages?")
             cols = st.columns(2)
@@ -666,7 +754,10 @@ def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) ->
             key="export-json",
         )
         upload = st.file_uploader(
-            "Import a JSON export", type=["json"], key="import", max_upload_size=MAX_IMPORT_BYTES // (1024 * 1024)
+            "Import a JSON export",
+            type=["json"],
+            key=f"import-{state.get('uploads', 0)}",
+            max_upload_size=MAX_IMPORT_MB,
         )
         if upload is not None and st.button("Import", key="do-import"):
             try:
@@ -676,6 +767,7 @@ def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) ->
             else:
                 state.session_id = imported.id
                 state.toast = f"Imported as “{imported.name}”."
+                state.uploads = state.get("uploads", 0) + 1  # a fresh uploader: the file cannot go in twice
                 st.rerun()
 
 
@@ -721,9 +813,9 @@ def main() -> None:
         return
     if assistant.reload_if_reingested():  # `python -m ingest` ran meanwhile: answer from its index
         starter_topics.clear()
-    save_interrupted_answer(user)
-    session, all_sessions = current_session(user)
     own = store.own_personas(user)
+    save_interrupted_answer(user, own)
+    session, all_sessions = current_session(user)
     favourites = store.favourites(user)
     sidebar(session, all_sessions, user)
     announce()

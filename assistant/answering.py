@@ -271,9 +271,8 @@ class AnswerEngine:
         if self.model is None:
             answer.mode = "persona-prompt"
             answer.text = (
-                "Role-play needs a language model, and none is configured: set `LLM_PROVIDER` "
-                "(and its server or key) in `.env`, see the README. The prompt is ready to copy "
-                "above, to use in any chat app."
+                "Role-play needs a language model, and none is configured (`LLM_PROVIDER` in `.env`). "
+                f"Until then, copy the {persona.name} prompt into any chat app."
             )
             yield answer.text
             return

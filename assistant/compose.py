@@ -22,7 +22,7 @@ from .index import Index
 from .passages import Passage
 from .sections import Section, SectionTree
 from .signals import WORDS, casefold
-from .text import FENCE, compact, dedent_bullets, is_link_only
+from .text import FENCE, compact, dedent_bullets, is_link_only, outline_markdown
 
 # Maximal marginal relevance: how much relevance counts against redundancy (Carbonell &
 # Goldstein's lambda); 0.7 keeps answers on the question while skipping near-repeats.
@@ -41,6 +41,7 @@ LEAD_TIE = 0.02  # the best passage's own section wins near-ties of title simila
 POOL_PASSAGES = 3  # top passages whose sections feed the candidate bullets
 COMMON_SHARE = 0.05  # words in more than this share of passages say nothing distinctive
 LABEL_CHARS = 8  # what a group's "**label** [n]" line adds besides the label itself
+LABEL_MAX_CHARS = 60  # longer titles are sentences: cut at a word
 MAX_CANDIDATES = 60  # bullets weighed per answer
 MIN_UNIT_CHARS = 3
 CAPTION = re.compile(r"^\s*(?:-\s*)?_{2}[^_].*_{2}\s*$")  # a line wholly in __…__: an image's caption
@@ -318,12 +319,15 @@ class Composer:
         for unit in sorted(picked, key=lambda u: (self._order.get(u.section.key, 0), u.order)):
             groups.setdefault(unit.section.key, []).append(unit)
         sources: list[Passage] = []
-        lines = [f"From your notes on **{chosen.title}**:"]
+        topic = self._topic(chosen)
+        within = f" ({_short(topic.title)})" if topic is not None and topic is not chosen else ""
+        lines = [f"From your notes on **{_short(chosen.title)}**{within}:"]
         for units in groups.values():
             section = units[0].section
             sources.append(self.citation(section))
             n = len(sources)
-            lines += ["", f"**{_relative(section, chosen)}** [{n}]", *[u.text for u in units]]
+            body = outline_markdown("\n".join(u.text for u in units))
+            lines += ["", f"**{_relative(section, chosen)}** [{n}]", body]
         further = self._further(chosen, further_passages)
         if further:
             links = []
@@ -332,6 +336,12 @@ class Composer:
                 links.append(f"{p.title} [{len(sources)}]")
             lines += ["", "Further reading: " + "; ".join(links)]
         return Composition(text="\n".join(lines), sources=sources, further=further)
+
+    def _topic(self, chosen: Section) -> Section | None:
+        """The widest section above the chosen one that is still a topic, not an area of the
+        notes ("Design Pastebin.com (or Bit.ly)" above "To generate the unique url")."""
+        topics = [s for s in chosen.ancestors() if len(s.path) >= 2 and not self._is_area(s)]
+        return topics[-1] if topics else None
 
     def _further(self, chosen: Section, retrieved: list[Passage]) -> list[Passage]:
         """Link lists among the retrieved passages and the chosen section's sub-sections."""
@@ -351,11 +361,21 @@ def _first_line(text: str) -> str:
     return text.split("\n", 1)[0].strip().removeprefix("- ").strip()
 
 
+def _short(title: str, limit: int = LABEL_MAX_CHARS) -> str:
+    """A title as a label: no trailing colon, cut at a word when it is a whole sentence."""
+    title = re.sub(r"\s+", " ", title).strip().rstrip(":").rstrip("…").strip()
+    if len(title) <= limit:
+        return title
+    return title[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
 def _relative(section: Section, chosen: Section) -> str:
     """A section's breadcrumb below the chosen one ("Step 1 › Use cases"), or its own when apart."""
     if section is chosen:
-        return chosen.title
+        return _short(chosen.title)
     path = section.path
     if path[: len(chosen.path)] == chosen.path and len(path) > len(chosen.path):
         path = path[len(chosen.path) :]
-    return " › ".join(re.sub(r"\s+", " ", p) for p in path[-2:])
+    parts = [_short(p) for p in path[-2:]]
+    label = " › ".join(parts)
+    return label if len(label) <= LABEL_MAX_CHARS + 10 else parts[-1]

@@ -48,11 +48,16 @@ class Persona:
         return bool(self.id)
 
     @property
+    def stated_request(self) -> str:
+        """The example request the prompt states ("My first request is …"), or ""."""
+        found = list(EXAMPLE_REQUEST.finditer(self.prompt))
+        return found[-1].group("request").strip(" \"“”'") if found else ""
+
+    @property
     def example_request(self) -> str:
         """The example the prompt itself carries ("My first request is …"), else its last sentence."""
-        found = list(EXAMPLE_REQUEST.finditer(self.prompt))
-        if found:
-            return found[-1].group("request").strip(" \"“”'")
+        if self.stated_request:
+            return self.stated_request
         sentences = [s for s in SENTENCE_END.split(self.prompt.strip()) if s.strip()]
         return sentences[-1].strip() if sentences else ""
 

@@ -54,8 +54,8 @@ def example_topics(tree: SectionTree, count: int = 4) -> list[Section]:
 
 
 def topic_question(section: Section) -> str:
-    title = section.title
-    return title if title.lower().startswith(("design ", "how ", "what ", "why ")) else f"What is {title}?"
+    title = section.title.rstrip(" :")
+    return title if title.lower().startswith(("design ", "how ", "what ", "why ")) else f"Tell me about {title}"
 
 
 def example_personas(personas: list[Persona], favourites: set[str] = frozenset(), count: int = 4) -> list[Persona]:
@@ -69,18 +69,16 @@ def example_personas(personas: list[Persona], favourites: set[str] = frozenset()
 
 
 def example_needs(
-    personas: list[Persona], search: Callable[[str], SearchResult], count: int = 2, tries: int = 24
+    personas: list[Persona], search: Callable[[str], SearchResult], count: int = 4, tries: int = 24
 ) -> list[tuple[str, Persona]]:
     """Needs worded as the prompts' own example requests ("I need help finding a house near
     downtown Istanbul."), kept only when `search` (the retriever's) picks their persona:
     the first page only shows examples that work."""
     out = []
     candidates = [
-        (p.example_request, p)
+        (p.stated_request, p)
         for p in personas
-        if 25 <= len(p.example_request) <= 90
-        and p.example_request.count(" ") >= 5
-        and not p.example_request.endswith(":")
+        if 25 <= len(p.stated_request) <= 120 and p.stated_request.count(" ") >= 5
     ]
     step = max(1, len(candidates) // tries)
     for request, persona in candidates[::step][:tries]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
-IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
+IMAGE = re.compile(r"!\[([^\]]*)\]\(((?:[^()]|\([^()]*\))*)\)")
 LINK_HEADING = re.compile(r"\[\s*\**\s*Link\s*\**\s*\]\([^)]*\)")
-MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+MD_LINK = re.compile(r"\[([^\]]*)\]\(((?:[^()]|\([^()]*\))*)\)")  # a URL may hold "(…)" once
 URL = re.compile(r"https?://\S+")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -87,23 +88,69 @@ def strip_markup(text: str) -> str:
 
 def to_markdown(body: str) -> str:
     """A section as Markdown for display: links by their text, images as links, no export
-    artefacts (`>>>`, `**…**` glued headings, tracking URLs), code fences kept whole."""
-    out: list[str] = []
-    in_code = False
-    for line in body.split("\n"):
-        if FENCE.match(line):
-            in_code = not in_code if line.count("```") % 2 == 1 else in_code
-            out.append(line.replace(">>>", ""))
-            continue
-        if in_code:
-            out.append(line)
-            continue
+    artefacts (`>>>`, `**…**` glued headings, tracking URLs), and an outline that Markdown
+    renders as it reads (`outline_markdown`)."""
+
+    def inline(line: str) -> str:
         line = IMAGE.sub(lambda m: f"[image: {m.group(1) or 'figure'}]({_clean_url(m.group(2))})", line)
         line = LINK_HEADING.sub("", line)
         line = MD_LINK.sub(lambda m: _link(m.group(1), m.group(2)), line)
         line = FLASHCARD.sub("", line)
-        line = re.sub(r"\*\*\s*\*\*", " ", line)  # "****" between glued headings
-        out.append(line.rstrip())
+        return re.sub(r"\*\*\s*\*\*", " ", line)  # "****" between glued headings
+
+    return outline_markdown(body, inline)
+
+
+SETEXT_UNDERLINE = re.compile(r"^\s*[-=]{2,}\s*$")  # would turn the line above into a heading
+
+
+def outline_markdown(text: str, inline: Callable[[str], str] = lambda line: line) -> str:
+    """An outline excerpt as Markdown renders it right: empty bullets dropped, lines that
+    continue a bullet kept inside it, and code blocks lifted out of the list to the margin
+    (a fence inside a list item must be indented just so, which the export never is); the
+    code itself is left exactly as written. `inline` rewrites the text of each prose line."""
+    out: list[str] = []
+    in_code = False
+    item_indent: int | None = None  # content column of the last bullet, for its continuation lines
+    shift: int | None = 0  # after a code block the list starts again at the margin
+    for raw in text.split("\n"):
+        stripped = raw.strip()
+        if in_code:
+            if stripped.startswith("```"):
+                out += ["```", ""]
+                in_code, shift = False, None
+            else:
+                out.append(raw.rstrip())
+            continue
+        if shift is None and stripped:
+            shift = len(raw) - len(raw.lstrip(" "))
+        indent = max(0, len(raw) - len(raw.lstrip(" ")) - (shift or 0))
+        bullet = stripped == "-" or stripped.startswith("- ")
+        content = stripped[2:].strip() if bullet else stripped
+        if content.startswith("```"):
+            fence = FLASHCARD.sub("", content)
+            out += ["", fence]
+            in_code = fence.count("```") % 2 == 1
+            if not in_code:
+                out.append("")
+                shift = None
+            item_indent = None
+            continue
+        content = inline(content).strip()
+        if not content or content == "-":
+            continue
+        if SETEXT_UNDERLINE.match(content):
+            content = "\\" + content
+        if bullet:
+            out.append(f"{' ' * indent}- {content}")
+            item_indent = indent + 2
+        elif item_indent is not None:
+            out[-1] += "  "  # a line break inside the bullet
+            out.append(f"{' ' * item_indent}{content}")
+        else:
+            out.append(content)
+    if in_code:
+        out.append("```")
     return "\n".join(out).strip("\n")
 
 
