@@ -14,17 +14,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import PROJECT, free_port, stop, wait_for_port
-from tests.support import streamlit_command
+from tests.support import PROJECT, free_port, stop, streamlit_command, wait_for_port
 
-CHROMIUM = shutil.which("chromium")
 CLIENT_ID = "notes-assistant-tests"
 FIRST_PAGE_MS = 150_000  # the first page of a fresh server loads the index and the models
 

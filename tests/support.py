@@ -3,6 +3,7 @@ serves the app on a loopback port (one place, so that every run serves it the sa
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+CHROMIUM = shutil.which("chromium")  # Debian's package; never a browser download
 
 # Debian's Chromium, headless as root, with nothing reaching out to the network.
 CHROMIUM_FLAGS = [

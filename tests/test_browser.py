@@ -5,15 +5,12 @@ temporary folder; every step asserts what a person would read on the page."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
 from tests.conftest import PROJECT, free_port, stop, wait_for_port
-from tests.support import CHROMIUM_FLAGS, streamlit_command
-
-CHROMIUM = shutil.which("chromium")
+from tests.support import CHROMIUM, CHROMIUM_FLAGS, streamlit_command
 
 pytestmark = [
     pytest.mark.browser,

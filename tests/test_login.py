@@ -16,7 +16,8 @@ import secrets
 import pytest
 
 from assistant.history import ChatStore, HistoryError
-from tests.oidc import CHROMIUM, FIRST_PAGE_MS, FLAGS, send, shoot, sign_in, sign_out, signed_in_app
+from tests.oidc import FIRST_PAGE_MS, send, shoot, sign_in, sign_out, signed_in_app
+from tests.support import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,7 +54,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             yield browser
         finally:
