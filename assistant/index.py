@@ -70,6 +70,9 @@ class Index:
         self.titles = [titles[j] for j in keep]  # titles that head passages, for retrieval
         self.title_vectors = np.asarray([title_vectors[j] for j in keep], dtype=np.float32).reshape(len(keep), -1)
         self.title_rows = [rows_of_title[t] for t in self.titles]
+        # How many sections share a title ("Source(s) and further reading" heads a dozen): a
+        # shared title names none of them, so its cross-lingual evidence is spread over them.
+        self.title_sections = [len({self.passages[i].path for i in rows}) for rows in self.title_rows]
 
     def _build_keyword_index(self) -> None:
         import bm25s

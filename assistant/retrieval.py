@@ -359,8 +359,11 @@ class Retriever:
         if foreign > 0 and len(title_sims):
             top = np.argsort(-title_sims, kind="stable")[:POOL]
             for rank, j in enumerate(top):
+                weight = CROSSLINGUAL_TITLE_WEIGHT * foreign**2 / self.index.title_sections[int(j)]
                 for i in self.index.title_rows[int(j)]:
-                    scores[i] = scores.get(i, 0.0) + CROSSLINGUAL_TITLE_WEIGHT * foreign**2 / (RRF_K + rank)
+                    # A reading list's title says what it is about, not what it holds.
+                    if not self.index.passages[i].link_only:
+                        scores[i] = scores.get(i, 0.0) + weight / (RRF_K + rank)
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 

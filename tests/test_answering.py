@@ -81,6 +81,7 @@ def test_url_shortener_cites_the_exercise_and_keeps_code_whole(assistant):
         "sources on sharding",
         "what is a load balancer?",
         "further reading about consistency patterns",
+        "compare REST and RPC",
     ],
 )
 def test_link_lists_never_lead(assistant, question):
@@ -88,6 +89,11 @@ def test_link_lists_never_lead(assistant, question):
     first_group = answer.text.split("\n\n")[1]
     assert not first_group.split("\n", 1)[1].lstrip("- ").startswith(("[", "http"))
     assert answer.sources and not answer.sources[0].link_only
+    # A reading list is cited only on the "Further reading" line, never as a group of the answer.
+    body = answer.text.split("\nFurther reading:")[0]
+    for n, source in enumerate(answer.sources, 1):
+        if source.link_only:
+            assert f"[{n}]" not in body, source.title
 
 
 def test_general_question_leads_with_the_definition(assistant):
