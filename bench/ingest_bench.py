@@ -16,6 +16,11 @@ import time
 
 from common import PROJECT, emit
 
+# Issue 8: cold ingest (both models, every view) within 1.3x the plain LangChain recipe; a
+# re-ingest of unchanged notes within 2 s.
+COLD_VS_RECIPE_MAX = 1.3
+NOCHANGE_MAX_S = 2.0
+
 RECIPE = r"""
 import sys
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -62,8 +67,9 @@ def main() -> None:
             "ours_chunks": ours["chunks"],
             **best,
             "cold_vs_recipe": round(best["ours_cold_s"] / best["recipe_cold_s"], 3),
-            "targets": {"cold_vs_recipe_max": 1.0, "nochange_max_s": 2.0},
-            "met": best["ours_cold_s"] <= best["recipe_cold_s"] and best["ours_nochange_s"] <= 2.0,
+            "targets": {"cold_vs_recipe_max": COLD_VS_RECIPE_MAX, "nochange_max_s": NOCHANGE_MAX_S},
+            "met": best["ours_cold_s"] <= COLD_VS_RECIPE_MAX * best["recipe_cold_s"]
+            and best["ours_nochange_s"] <= NOCHANGE_MAX_S,
         }
     )
 
