@@ -34,6 +34,7 @@ SUGGEST_MIN_PROBABILITY = 0.1
 LONG_MESSAGE_CHARS = 600  # longer messages are shown collapsed
 MAX_IMPORT_MB = MAX_IMPORT_BYTES // (1024 * 1024)
 TREE_HEIGHT = 640  # pixels: the notes tree scrolls in a box of its own
+CLOSEST_PERSONAS = 10  # rows the persona table shows when the filter is a typo or a need
 STAGES = {
     "copy": "Keeping unchanged notes",
     "embed": "Reading new and changed notes",
@@ -280,8 +281,10 @@ def render_message(message: BaseMessage, session: ChatSession, user: str, own: l
 def first_page(session: ChatSession, user: str, favourites: set[str], own: list[Persona]) -> None:
     """What an empty chat offers: what the notes hold, the answer mode, and things to try."""
     info = assistant.index_info()
-    topics = starter_topics(assistant, info["collection"])
-    needs = assistant.example_needs()  # made by the warm-up: the page never waits for the models
+    # Checked by the warm-up against the search (the page never waits for the models); until
+    # then, the topics straight from the notes' titles.
+    topics = assistant.example_questions() or starter_topics(assistant, info["collection"])
+    needs = assistant.example_needs()
     if needs is None:
         assistant.start_warmup()
     st.markdown(
@@ -461,9 +464,16 @@ def personas_view(session: ChatSession, user: str, own: list[Persona], favourite
     words = query.casefold().split()
     rows = [p for p in everyone if all(w in f"{p.name} {p.prompt}".casefold() for w in words)]
     rows.sort(key=lambda p: (p.key not in favourites, not p.is_own))
+    closest = bool(words) and not rows  # a typo or a need: rank like the chat does
+    if closest:
+        with st.spinner("Looking for the closest personas…"):
+            rows = assistant.retriever.rank_personas(query, own, limit=CLOSEST_PERSONAS)
     left, right = st.columns([3, 2])
     with left:
-        st.caption(f"{len(rows)} of {len(everyone)} personas · ★ favourites first · yours marked “mine”")
+        if closest:
+            st.caption(f"No persona contains “{query.strip()}”: the closest by name, typo or need, best first")
+        else:
+            st.caption(f"{len(rows)} of {len(everyone)} personas · ★ favourites first · yours marked “mine”")
         table = {
             "★": ["★" if p.key in favourites else "" for p in rows],
             "": [p.emoji for p in rows],

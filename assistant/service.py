@@ -34,6 +34,7 @@ class Assistant:
         self._lock = threading.RLock()
         self._retriever: Retriever | None = None
         self._needs: list[tuple[str, Persona]] | None = None  # first-page examples, made by the warm-up
+        self._questions: list[str] | None = None  # likewise
         self._warming = False
         self.provider_error: str | None = None  # why the configured provider is not in use
 
@@ -121,8 +122,9 @@ class Assistant:
                 _ = self.engine
                 _ = self.composer
                 if self._needs is None:
-                    from .starters import example_needs
+                    from .starters import example_needs, example_questions
 
+                    self._questions = example_questions(self.sections, self.search)
                     self._needs = example_needs(self.catalog.personas, self.search)
             finally:
                 self._warming = False
@@ -130,6 +132,10 @@ class Assistant:
         # Not a daemon: a process that exits mid-load waits for it, rather than tearing down the
         # models' native thread pools under it (which aborts the process).
         threading.Thread(target=load, name="assistant-warmup", daemon=False).start()
+
+    def example_questions(self) -> list[str] | None:
+        """Topic questions the notes answer, for a first page; None until the warm-up made them."""
+        return self._questions
 
     def example_needs(self) -> list[tuple[str, Persona]] | None:
         """Needs that find their persona, for a first page; None until the warm-up made them."""
@@ -171,4 +177,4 @@ class Assistant:
             for name in ("catalog", "index", "sections", "composer", "engine"):
                 self.__dict__.pop(name, None)
             self._retriever = None
-            self._needs = None
+            self._needs = self._questions = None

@@ -58,6 +58,16 @@ def topic_question(section: Section) -> str:
     return title if title.lower().startswith(("design ", "how ", "what ", "why ")) else f"Tell me about {title}"
 
 
+def example_questions(
+    tree: SectionTree, search: Callable[[str], SearchResult], count: int = 4, pool: int = 12
+) -> list[str]:
+    """Topic questions (`example_topics`) kept only when `search` answers them from the notes:
+    a title the notes hold can still be too terse to be found ("OO Design"), and the first
+    page only shows examples that work."""
+    questions = [topic_question(s) for s in example_topics(tree, count=pool)]
+    return [q for q in questions if search(q).route == "notes"][:count]
+
+
 def example_personas(personas: list[Persona], favourites: set[str] = frozenset(), count: int = 4) -> list[Persona]:
     """Favourites first, then personas spread evenly over the catalog (with an emoji, to be seen)."""
     chosen = [p for p in personas if p.key in favourites][:count]

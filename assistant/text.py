@@ -46,12 +46,37 @@ def compact(text: str) -> str:
 
 
 def dedent_bullets(text: str) -> str:
-    """Shift an outline excerpt left so its shallowest bullet starts the line; code lines
-    already further left keep their place."""
+    """Shift an outline excerpt left so its shallowest bullet starts the line. A fenced code
+    block moves as one piece, by no more than its least indented line, so its own indentation
+    stays (exports put code at the margin whatever the depth of its bullet)."""
     lines = text.split("\n")
-    bullets = [len(line) - len(line.lstrip(" ")) for line in lines if line.lstrip(" ").startswith("- ")]
+    bullets = [_indent(line) for line in lines if line.lstrip(" ").startswith("- ")]
     cut = min(bullets, default=0)
-    return "\n".join(line[min(cut, len(line) - len(line.lstrip(" "))) :] for line in lines)
+    out: list[str] = []
+    code: list[str] = []
+    for line in lines:
+        if code:
+            code.append(line)
+            if FENCE.match(line):
+                out += _shift(code[1:], cut)
+                code = []
+            continue
+        out.append(line[min(cut, _indent(line)) :])
+        opener = line.lstrip(" -")
+        if opener.startswith("```") and opener.count("```") == 1:
+            code = [line]
+    if code:  # a block the excerpt cuts: its lines still move together
+        out += _shift(code[1:], cut)
+    return "\n".join(out)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _shift(lines: list[str], cut: int) -> list[str]:
+    step = min([cut] + [_indent(line) for line in lines if line.strip()])
+    return [line[min(step, _indent(line)) :] for line in lines]
 
 
 def prose_words(text: str) -> list[str]:

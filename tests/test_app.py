@@ -227,6 +227,10 @@ def test_persona_library_filters_and_favourites(app_env):
     at.text_input(key="persona_filter").set_value("terminal").run()
     names = list(at.dataframe[0].value["Name"])
     assert {"Linux Terminal", "SQL terminal"} <= set(names) and len(names) < 20
+    # no persona contains a typo: the table then ranks by name, typo or need, as the chat does
+    at.text_input(key="persona_filter").set_value("linx termnal").run()
+    assert at.dataframe[0].value["Name"].iloc[0] == "Linux Terminal"
+    assert any("closest by name, typo or need" in c.value for c in at.caption)
     at.text_input(key="persona_filter").set_value("").run()
     at.text_input(key="persona_need").set_value("magican").run()
     button(at, "🎩 Magician").click().run()

@@ -153,3 +153,27 @@ def test_odd_input_parses_with_warnings():
     assert "- this bullet is inside the unclosed fence" in fence.body  # code, not a bullet
     assert sum(p.body.count("x" * 600) for p in chunked.passages) >= 1_000_000 // 600
     assert all(len(c.body) <= 600 for c in chunked.passages if "x" * 100 in c.body)
+
+
+def test_code_keeps_its_own_indentation_when_an_excerpt_is_shifted_left():
+    # The export puts code at the margin whatever the depth of its bullet.
+    body = "\n".join(
+        [
+            "            - To start, a budget template:",
+            "            - ```",
+            "class Budget(object):",
+            "    def __init__(self, income):",
+            "        self.income = income",
+            "```",
+            "            - [a guide](https://example.org/x) after it",
+        ]
+    )
+    assert compact(body).split("\n") == [
+        "- To start, a budget template:",
+        "- ```",
+        "class Budget(object):",
+        "    def __init__(self, income):",
+        "        self.income = income",
+        "```",
+        "- a guide after it",
+    ]

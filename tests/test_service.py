@@ -85,3 +85,20 @@ def test_a_reingest_by_another_process_is_picked_up(tmp_path, small_tree):
     assert old is not None and assistant.search("kites on windy days").passages
     assert assistant.reload_if_reingested() is True
     assert any("Kites" in p.path for p in assistant.search("kites on windy days").passages)
+
+
+def test_first_page_questions_are_only_those_the_notes_answer(assistant):
+    from assistant.starters import example_questions, example_topics, topic_question
+
+    topics = [topic_question(s) for s in example_topics(assistant.sections, count=12)]
+    refused = set(topics[::2])  # a search that answers every other topic from the notes
+
+    def search(query: str):
+        return type("Result", (), {"route": "none" if query in refused else "notes"})()
+
+    kept = example_questions(assistant.sections, search, count=4, pool=12)
+    assert kept == [q for q in topics if q not in refused][:4]
+    # and with the real search: each kept question is answered from the notes, not "nothing relevant"
+    for question in example_questions(assistant.sections, assistant.search):
+        answer = assistant.engine.ask(question)
+        assert answer.text.startswith("From your notes on"), (question, answer.text[:80])
