@@ -49,7 +49,7 @@ def dedent_bullets(text: str) -> str:
     """Shift an outline excerpt left so its shallowest bullet starts the line. A fenced code
     block moves as one piece, by no more than its least indented line, so its own indentation
     stays (exports put code at the margin whatever the depth of its bullet)."""
-    lines = text.split("\n")
+    lines = fence_preformatted(text).split("\n")
     bullets = [_indent(line) for line in lines if line.lstrip(" ").startswith("- ")]
     cut = min(bullets, default=0)
     out: list[str] = []
@@ -126,6 +126,41 @@ def to_markdown(body: str) -> str:
     return outline_markdown(body, inline)
 
 
+# Pasted code the export left unfenced: a bullet's continuation lines with an indentation
+# structure of their own (Markdown's rule for an indented code block: 4 more spaces).
+PREFORMATTED_INDENT = 4
+PREFORMATTED_MIN_LINES = 3  # fewer lines are a wrapped sentence, not a listing
+EXPORT_BOLD = re.compile(r"\*\*(\w+)\*\*")  # "**def**": the export's keyword highlighting
+
+
+def fence_preformatted(text: str) -> str:
+    """Fence the code a bullet carries unfenced (the export's notebook cells), so it renders
+    as code: its indentation kept, the export's bold keywords plain again. A text with fences
+    of its own marks its code itself (and an excerpt may start inside one): left as it is."""
+    if "```" in text:
+        return text
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        if not line.lstrip(" ").startswith("- "):
+            continue
+        end = i
+        while end < len(lines) and not lines[end].lstrip(" ").startswith("- "):
+            end += 1
+        block = lines[i:end]
+        while block and not block[-1].strip():
+            block.pop()
+        indents = [_indent(b) for b in block if b.strip()]
+        if len(indents) >= PREFORMATTED_MIN_LINES and max(indents) - min(indents) >= PREFORMATTED_INDENT:
+            out += ["```", *(EXPORT_BOLD.sub(r"\1", b) for b in block), "```"]
+            i = end
+    return "\n".join(out)
+
+
 SETEXT_UNDERLINE = re.compile(r"^\s*[-=]{2,}\s*$")  # would turn the line above into a heading
 
 
@@ -136,6 +171,7 @@ def outline_markdown(text: str, inline: Callable[[str], str] = lambda line: line
     code itself is left exactly as written. `inline` rewrites the text of each prose line."""
     out: list[str] = []
     in_code = False
+    text = fence_preformatted(text)
     item_indent: int | None = None  # content column of the last bullet, for its continuation lines
     shift: int | None = 0  # after a code block the list starts again at the margin
     for raw in text.split("\n"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.settings import BUNDLED_NOTES
-from assistant.text import compact
+from assistant.text import compact, dedent_bullets, to_markdown
 from ingest.chunking import Chunker, embed_text
 from ingest.outline import clean_title, parse_outline
 from ingest.reading import NoteFileError, decode_bytes, read_note_file, repair_line
@@ -177,3 +177,24 @@ def test_code_keeps_its_own_indentation_when_an_excerpt_is_shifted_left():
         "```",
         "- a guide after it",
     ]
+
+
+def test_unfenced_code_in_a_bullet_renders_as_code():
+    # The export's notebook cells: code as a bullet's continuation lines, keywords in bold.
+    body = "\n".join(
+        [
+            "            - **Solution**",
+            "            - %%writefile deck.py",
+            "**class** **Deck**(object):",
+            "",
+            "    **def** __init__(self, cards):",
+            "        self.cards = cards ** 2",
+            "            - A sentence that wraps",
+            "onto a second line.",
+        ]
+    )
+    markdown = to_markdown(dedent_bullets(body))  # as the notes view shows a section
+    assert markdown.startswith("- **Solution**\n- %%writefile deck.py")
+    code = "```\nclass Deck(object):\n\n    def __init__(self, cards):\n        self.cards = cards ** 2\n```"
+    assert code in markdown
+    assert "- A sentence that wraps  \n  onto a second line." in markdown  # prose stays prose
