@@ -112,8 +112,13 @@ def current_session(user: str) -> tuple[ChatSession, list[ChatSession]]:
 
 
 def new_session(user: str) -> None:
-    state.session_id = store.create(user).id
+    """A new chat, unless the current one is still empty: a list of empty chats helps nobody."""
     state.view = "Chat"
+    current = state.get("session_id")
+    if current and store.count_messages(current, user) == 0 and store.get(current, user).persona is None:
+        state.toast = "This chat is still empty: ask away."
+        return
+    state.session_id = store.create(user).id
 
 
 def switch_session(ids: list[str]) -> None:
@@ -142,6 +147,15 @@ def delete_session(session_id: str, user: str, name: str) -> None:
 def use_persona(session_id: str, key: str, user: str) -> None:
     store.set_persona(session_id, key, {}, user)
     state.view = "Chat"
+
+
+def start_with_persona(session_id: str, key: str, user: str) -> None:
+    """From the library: a chat that has begun keeps its persona; the persona gets a new chat."""
+    if store.count_messages(session_id, user) > 0:
+        session_id = store.create(user).id
+        state.session_id = session_id
+        state.toast = "A new chat with this persona; your other chat is unchanged."
+    use_persona(session_id, key, user)
 
 
 def drop_persona(session_id: str, user: str) -> None:
@@ -537,7 +551,11 @@ def persona_card(persona: Persona, session: ChatSession, user: str, favourites: 
         st.code(persona.prompt, language=None, wrap_lines=True)
         cols = st.columns(3)
         cols[0].button(
-            "Use in chat", key="use-persona", type="primary", on_click=use_persona, args=(session.id, persona.key, user)
+            "Use in chat",
+            key="use-persona",
+            type="primary",
+            on_click=start_with_persona,
+            args=(session.id, persona.key, user),
         )
         starred = persona.key in favourites
         if cols[1].button("★ Unfavourite" if starred else "☆ Favourite", key="favourite"):

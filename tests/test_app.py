@@ -217,6 +217,20 @@ def test_failed_model_call_keeps_the_question_and_says_why(app_env, monkeypatch)
     assert messages[1].additional_kwargs["details"]["error"]
 
 
+def test_a_persona_from_the_library_gets_its_own_chat_once_a_chat_has_begun(app_env):
+    at = fresh()
+    begun = at.sidebar.selectbox(key="session_select").value
+    at.chat_input[0].set_value("what is sharding?").run()
+    at.sidebar.radio(key="view").set_value("Personas").run()
+    at.text_input(key="persona_need").set_value("magican").run()
+    button(at, "🎩 Magician").click().run()
+    button(at, "Use in chat").click().run()
+    assert at.sidebar.radio(key="view").value == "Chat"
+    assert any(t.startswith("#### 🎩 Magician") for t in texts(at)) and not at.chat_message
+    sessions = {s.id: s for s in ChatStore(app_env).list_sessions(USER)}
+    assert len(sessions) == 2 and sessions[begun].persona is None  # the begun chat is unchanged
+
+
 # -------------------------------------------------------------------------- personas
 def test_persona_library_filters_and_favourites(app_env):
     at = fresh()
@@ -283,6 +297,9 @@ def test_sessions_create_switch_rename_delete_with_confirmation(app_env):
     at.sidebar.button(key="new-chat").click().run()
     select = at.sidebar.selectbox(key="session_select")
     assert len(select.options) == 2 and not at.chat_message
+    at.sidebar.button(key="new-chat").click().run()  # this one is still empty: no third chat
+    select = at.sidebar.selectbox(key="session_select")
+    assert len(select.options) == 2 and any("still empty" in t for t in toasts(at))
     select.set_value(first).run()
     assert at.chat_message[0].markdown[0].value == "what is sharding?"
     at.text_input(key=f"rename-{first}").set_value("Sharding chat")
