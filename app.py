@@ -7,6 +7,7 @@ Views: Chat, Personas (the library, your own personas), Notes (the tree), Index.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import streamlit as st
 from langchain_core.messages import BaseMessage
@@ -156,6 +157,32 @@ def start_with_persona(session_id: str, key: str, user: str) -> None:
         state.session_id = session_id
         state.toast = "A new chat with this persona; your other chat is unchanged."
     use_persona(session_id, key, user)
+
+
+def json_import(label: str, button: str, key: str, importer: Callable[[bytes, str], str], user: str) -> None:
+    """A JSON file imported on a click; `importer` stores it and says what it did (a toast).
+    Refusals (too big, not an export) are shown, never raised."""
+    upload = st.file_uploader(
+        label, type=["json"], key=f"{key}-{state.get('uploads', 0)}", max_upload_size=MAX_IMPORT_MB
+    )
+    if upload is not None and st.button(button, key=f"do-{key}"):
+        try:
+            state.toast = importer(upload.getvalue(), user)
+        except HistoryError as exc:
+            st.error(str(exc))
+        else:
+            state.uploads = state.get("uploads", 0) + 1  # a fresh uploader: the file cannot go in twice
+            st.rerun()
+
+
+def import_personas(data: bytes, user: str) -> str:
+    return f"Imported {len(store.import_personas(data, user))} persona(s)."
+
+
+def import_session(data: bytes, user: str) -> str:
+    imported = store.import_json(data, user)
+    state.session_id = imported.id
+    return f"Imported as “{imported.name}”."
 
 
 def drop_persona(session_id: str, user: str) -> None:
@@ -613,21 +640,7 @@ def own_persona_forms(user: str, own: list[Persona]) -> None:
             key="export-personas",
             disabled=not own,
         )
-        upload = st.file_uploader(
-            "Import personas (JSON)",
-            type=["json"],
-            key=f"import-personas-{state.get('uploads', 0)}",
-            max_upload_size=MAX_IMPORT_MB,
-        )
-        if upload is not None and st.button("Import personas", key="do-import-personas"):
-            try:
-                added = store.import_personas(upload.getvalue(), user)
-            except HistoryError as exc:
-                st.error(str(exc))
-            else:
-                state.toast = f"Imported {len(added)} persona(s)."
-                state.uploads = state.get("uploads", 0) + 1  # a fresh uploader: the file cannot go in twice
-                st.rerun()
+        json_import("Import personas (JSON)", "Import personas", "import-personas", import_personas, user)
 
 
 # ----------------------------------------------------------------------------- notes view
@@ -781,22 +794,7 @@ def sidebar(session: ChatSession, all_sessions: list[ChatSession], user: str) ->
             mime="application/json",
             key="export-json",
         )
-        upload = st.file_uploader(
-            "Import a JSON export",
-            type=["json"],
-            key=f"import-{state.get('uploads', 0)}",
-            max_upload_size=MAX_IMPORT_MB,
-        )
-        if upload is not None and st.button("Import", key="do-import"):
-            try:
-                imported = store.import_json(upload.getvalue(), user)
-            except HistoryError as exc:
-                st.error(str(exc))
-            else:
-                state.session_id = imported.id
-                state.toast = f"Imported as “{imported.name}”."
-                state.uploads = state.get("uploads", 0) + 1  # a fresh uploader: the file cannot go in twice
-                st.rerun()
+        json_import("Import a JSON export", "Import", "import", import_session, user)
 
 
 # ----------------------------------------------------------------------------- page

@@ -143,3 +143,41 @@ def test_notes_tree_opens_a_rendered_section(page, tmp_path):
     expect(main).to_contain_text("Caching improves page load times")
     expect(main).not_to_contain_text(">>>")
     shoot(page, tmp_path / "notes-tree.png")
+
+
+def test_import_a_chat_and_personas_from_json_files(page, tmp_path):
+    """The two uploaders: a chat export comes in as its own chat, a persona export as your own
+    personas; each says so, and a file that is not an export is refused with a message."""
+    from playwright.sync_api import expect
+
+    from assistant.history import ChatStore
+
+    source = ChatStore(f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
+    chat = source.create("", "Kites chat")
+    source.add_user(chat.id, "when is it too windy for kites?", "")
+    (tmp_path / "chat.json").write_text(source.export_json(chat.id, ""), encoding="utf-8")
+    source.save_persona("", name="Kite Coach", prompt="I want you to act as a kite flying coach.")
+    (tmp_path / "personas.json").write_text(source.export_personas(""), encoding="utf-8")
+    (tmp_path / "not-an-export.json").write_text('{"hello": 1}', encoding="utf-8")
+
+    expect(page.locator("#stMain")).to_contain_text("persona prompts", timeout=120_000)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Rename, delete, export, import").click()
+    sidebar.locator("input[type=file]").set_input_files(str(tmp_path / "not-an-export.json"))
+    sidebar.get_by_role("button", name="Import", exact=True).click()
+    expect(sidebar.get_by_test_id("stAlert")).to_be_visible(timeout=30_000)  # refused, said why
+    sidebar.locator("input[type=file]").set_input_files(str(tmp_path / "chat.json"))
+    sidebar.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_text("Imported as “Kites chat”.")).to_be_visible(timeout=30_000)
+    expect(page.locator("#stMain")).to_contain_text("when is it too windy for kites?", timeout=30_000)
+    shoot(page, tmp_path / "chat-imported.png")
+
+    sidebar.get_by_test_id("stRadioGroup").get_by_text("Personas", exact=True).click()
+    main = page.locator("#stMain")
+    expect(main).to_contain_text("Persona library", timeout=30_000)
+    main.get_by_text("Export or import your personas").click()
+    main.locator("input[type=file]").set_input_files(str(tmp_path / "personas.json"))
+    main.get_by_role("button", name="Import personas").click()
+    expect(page.get_by_text("Imported 1 persona(s).")).to_be_visible(timeout=30_000)
+    expect(main).to_contain_text("Kite Coach", timeout=30_000)
+    shoot(page, tmp_path / "personas-imported.png")
