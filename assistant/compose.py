@@ -58,6 +58,18 @@ class Unit:
     text: str
 
 
+@dataclass(frozen=True)
+class Focus:
+    """What one answer is about: the question, its notes-model vector, the chosen section, the
+    best passage's text, and how much of the question is in the notes' language."""
+
+    question: str
+    vector: np.ndarray
+    chosen: Section
+    lead_text: str
+    known: float = 1.0
+
+
 @dataclass
 class Composition:
     text: str
@@ -232,8 +244,8 @@ class Composer:
         found = [self.tree.section_of(r) for r in rows[1 : POOL_PASSAGES + 2]]
         chosen = self.choose_section(lead, [f for f in found if f is not None], title_query)
         candidates = self._candidates(chosen, lead, content[:POOL_PASSAGES])
-        lead_text = self.index.passages[content[0]].text
-        picked = self._select(candidates, question, question_vector, chosen, lead_text, known)
+        focus = Focus(question, question_vector, chosen, self.index.passages[content[0]].text, known)
+        picked = self._select(candidates, focus)
         return self._render(chosen, picked, further)
 
     def _candidates(self, chosen: Section, lead: Section, top_rows: list[int]) -> list[Unit]:
@@ -252,16 +264,10 @@ class Composer:
             units += [Unit(section, i, u) for i, u in enumerate(split_units(text, section.title))]
         return units[:MAX_CANDIDATES]
 
-    def relevance(
-        self,
-        units: list[Unit],
-        question: str,
-        question_vector: np.ndarray,
-        chosen: Section,
-        lead_text: str,
-        known: float = 1.0,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def relevance(self, units: list[Unit], focus: Focus) -> tuple[np.ndarray, np.ndarray]:
         """Each bullet's relevance to the question, and the bullets' vectors (for redundancy)."""
+        question, question_vector, chosen, lead_text = focus.question, focus.vector, focus.chosen, focus.lead_text
+        known = focus.known
         vectors = self._tfidf.transform([u.text for u in units]).toarray()
         words = self._tfidf.transform([question]).toarray()[0]
         passages = self.index.vectors[[self._row_of(u) for u in units]] @ question_vector
@@ -301,20 +307,13 @@ class Composer:
             np.maximum.at(best, owners, self._tfidf.transform(lines) @ words)
         return best
 
-    def _select(
-        self,
-        units: list[Unit],
-        question: str,
-        question_vector: np.ndarray,
-        chosen: Section,
-        lead_text: str,
-        known: float = 1.0,
-    ) -> list[Unit]:
+    def _select(self, units: list[Unit], focus: Focus) -> list[Unit]:
         """Maximal marginal relevance until the budget (labels counted) is spent; the first
         bullet is taken whole even when it alone is larger (a table, a code block)."""
         if not units:
             return []
-        relevance, vectors = self.relevance(units, question, question_vector, chosen, lead_text, known)
+        relevance, vectors = self.relevance(units, focus)
+        chosen = focus.chosen
         picked: list[int] = []
         groups: set[str] = set()
         used = len(chosen.title) + 24  # the "From your notes on …" line
