@@ -145,6 +145,17 @@ def test_notes_tree_opens_a_rendered_section(page, tmp_path):
     shoot(page, tmp_path / "notes-tree.png")
 
 
+def upload(area, path) -> None:
+    """Choose a file and wait until the uploader shows it: a click before that imports nothing."""
+    from playwright.sync_api import expect
+
+    area.locator("input[type=file]").set_input_files(str(path))
+    expect(area.get_by_text(path.name, exact=True)).to_be_visible(timeout=30_000)
+    # the upload ends in a rerun of the script: a click during it can be lost
+    area.page.wait_for_timeout(500)
+    expect(area.page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+
+
 def test_import_a_chat_and_personas_from_json_files(page, tmp_path):
     """The two uploaders: a chat export comes in as its own chat, a persona export as your own
     personas; each says so, and a file that is not an export is refused with a message."""
@@ -163,21 +174,21 @@ def test_import_a_chat_and_personas_from_json_files(page, tmp_path):
     expect(page.locator("#stMain")).to_contain_text("persona prompts", timeout=120_000)
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("Rename, delete, export, import").click()
-    sidebar.locator("input[type=file]").set_input_files(str(tmp_path / "not-an-export.json"))
+    upload(sidebar, tmp_path / "not-an-export.json")
     sidebar.get_by_role("button", name="Import", exact=True).click()
     expect(sidebar.get_by_test_id("stAlert")).to_be_visible(timeout=30_000)  # refused, said why
-    sidebar.locator("input[type=file]").set_input_files(str(tmp_path / "chat.json"))
+    upload(sidebar, tmp_path / "chat.json")
     sidebar.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Imported as “Kites chat”.")).to_be_visible(timeout=30_000)
     expect(page.locator("#stMain")).to_contain_text("when is it too windy for kites?", timeout=30_000)
+    expect(page.locator("#stMain")).to_contain_text("Kites chat")  # the imported chat is the one shown
     shoot(page, tmp_path / "chat-imported.png")
 
     sidebar.get_by_test_id("stRadioGroup").get_by_text("Personas", exact=True).click()
     main = page.locator("#stMain")
     expect(main).to_contain_text("Persona library", timeout=30_000)
     main.get_by_text("Export or import your personas").click()
-    main.locator("input[type=file]").set_input_files(str(tmp_path / "personas.json"))
+    upload(main, tmp_path / "personas.json")
     main.get_by_role("button", name="Import personas").click()
-    expect(page.get_by_text("Imported 1 persona(s).")).to_be_visible(timeout=30_000)
-    expect(main).to_contain_text("Kite Coach", timeout=30_000)
+    expect(main.get_by_test_id("stDataFrame")).to_be_visible(timeout=30_000)
+    expect(main.get_by_text("of 159 personas", exact=False)).to_be_visible(timeout=30_000)  # 158 + yours
     shoot(page, tmp_path / "personas-imported.png")
