@@ -1,4 +1,8 @@
-"""`python -m assistant search|personas|eval|ask|fit-router ...`: the command line over the library."""
+"""`python -m assistant search|personas|ask|eval|settings|export-model|mcp …`: the command line.
+
+Commands import only what they use (a name lookup needs neither Chroma nor a model), so a
+script that calls them pays for what it asks.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,31 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-
-from .evaluation import DEFAULT_GOLD, TRAIN_FILE, load_jsonl
-from .settings import get_settings
-from .store import IndexMissingError
-from .text import QueryError
+from assistant.core.settings import get_settings
+from assistant.core.text import QueryError
+from assistant.core.vectorstore import IndexMissingError
 
 if TYPE_CHECKING:
-    from .personas import Persona
-    from .retrieval import SearchResult
-    from .service import Assistant
+    from langchain_core.messages import BaseMessage
+
+    from assistant.answer.records import Answer
+    from assistant.search.retrieval import SearchResult
+    from assistant.service import Service
 
 
 class UsageError(ValueError):
     """A command line that cannot run; the message names the flag that fixes it."""
+
+
+def _rows(path: str, flag: str = "--batch") -> list[dict]:
+    from assistant.evaluation import load_jsonl
+
+    try:
+        return load_jsonl(Path(path))
+    except FileNotFoundError as exc:
+        raise UsageError(f"{flag}: no such file {path!r}") from exc
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {path!r} is not JSON lines ({exc})") from exc
 
 
 # ------------------------------------------------------------------------- search
@@ -43,19 +57,19 @@ def print_result(result: SearchResult) -> None:
         print("    " + snippet.replace("\n", "\n    "))
 
 
-def cmd_search(args: argparse.Namespace, assistant: Assistant) -> int:
+def cmd_search(args: argparse.Namespace, service: Service) -> int:
     if args.batch:
         for row in _rows(args.batch):
             query = row.get("query", "")
             try:
-                line = assistant.search(query, args.k).to_prediction()
+                line = service.search(query, args.k).to_prediction()
             except QueryError as exc:
                 line = {"query": query, "persona": None, "suggestions": [], "passages": [], "error": str(exc)}
             print(json.dumps(line, ensure_ascii=False), flush=True)
         return 0
     if not args.query:
         raise UsageError("search needs a QUERY, or --batch FILE.jsonl")
-    result = assistant.search(args.query, args.k)
+    result = service.search(args.query, args.k)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -63,19 +77,12 @@ def cmd_search(args: argparse.Namespace, assistant: Assistant) -> int:
     return 0
 
 
-def _rows(path: str) -> list[dict]:
-    try:
-        return load_jsonl(Path(path))
-    except FileNotFoundError as exc:
-        raise UsageError(f"--batch: no such file {path!r}") from exc
-    except ValueError as exc:
-        raise UsageError(f"--batch: {path!r} is not JSON lines ({exc})") from exc
-
-
 # ----------------------------------------------------------------------- personas
-def cmd_personas(args: argparse.Namespace, assistant: Assistant) -> int:
-    catalog = assistant.catalog
-    items = catalog.search(args.search, limit=args.limit) if args.search else [(p, 100.0) for p in catalog.personas]
+def cmd_personas(args: argparse.Namespace, service: Service) -> int:
+    catalog = service.catalog
+    items = (
+        catalog.fuzzy_names(args.search, limit=args.limit) if args.search else [(p, 100.0) for p in catalog.personas]
+    )
     if args.json:
         print(json.dumps([{**p.to_dict(), "key": p.key, "score": s} for p, s in items], ensure_ascii=False))
         return 0
@@ -89,74 +96,60 @@ def cmd_personas(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 # --------------------------------------------------------------------------- eval
-def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
-    from .evaluation import score
+def cmd_eval(args: argparse.Namespace, service: Service) -> int:
+    """Scores of this index on a labelled file of your own (the shared eval line format)."""
+    from assistant.evaluation import score
 
-    gold = load_jsonl(Path(args.gold or DEFAULT_GOLD))
+    gold = _rows(args.gold, "GOLD")
     started = time.perf_counter()
-    preds = []
-    for g in gold:
-        line = assistant.search(g["query"]).to_prediction()
-        if g.get("expect_phrase"):
-            line["answer"] = assistant.engine.ask(g["query"]).text
-        preds.append(line)
-    result = score(gold, preds)
+    preds = [prediction(service, g, with_answer=bool(g.get("expect_phrase"))) for g in gold]
+    result = score(gold, preds, group=args.by)
     result["seconds"] = round(time.perf_counter() - started, 2)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     a = result["ALL"]
     fmt = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    print(f"gold: {args.gold or DEFAULT_GOLD} ({len(gold)} queries, {result['seconds']} s)")
-    print(
-        f"persona top-1   {fmt(a['persona_top1'])}  "
-        + "  ".join(f"{k} {fmt(v)}" for k, v in sorted(result["persona_top1"].items()))
-    )
+    print(f"gold: {args.gold} ({len(gold)} lines, {result['seconds']} s)")
+    print("persona top-1   " + fmt(a["persona_top1"]) + "  " + _groups(result["persona_top1"], fmt))
     print(f"persona picked or suggested  {fmt(a['persona_offered'])}")
+    print("notes hit@5     " + fmt(a["notes_hit5"]) + "  " + _groups(result["notes_hit5"], fmt))
     print(f"notes hit@1     {fmt(a['notes_hit1'])}")
-    print(f"notes hit@5     {fmt(a['notes_hit5'])}")
-    print(f"none rejected   {fmt(a['none_rejection'])}")
+    print("none rejected   " + fmt(a["none_rejection"]) + "  " + _groups(result["none_rejection"], fmt))
     print(f"notes with a persona  {fmt(a['notes_with_persona'])}")
-    if a["notes_top5_chars_mean"] is not None:
-        print(f"top-5 passage size    {a['notes_top5_chars_mean']:.0f} characters on average")
     if a["answer_key_fact"] is not None:
-        print(f"answer key fact {fmt(a['answer_key_fact'])}  (median answer {a['answer_median_chars']:.0f} characters)")
-    return 0
-
-
-# ---------------------------------------------------------------------- fit-router
-def cmd_fit_router(args: argparse.Namespace, assistant: Assistant) -> int:
-    from . import router_fit
-    from .embeddings import model_key
-    from .router import ROUTER_FILE
-
-    path = Path(args.train or TRAIN_FILE)
-    if not path.exists():
-        raise UsageError(f"no training file at {path}: give one, e.g. fit-router ../shared/eval/train_queries.jsonl")
-    retriever = assistant.retriever
-    started = time.perf_counter()
-    examples = router_fit.build_examples(retriever, load_jsonl(path))
-    report = router_fit.cross_validate(examples, folds=args.folds)
-    router = router_fit.fit(examples, fitted_with=model_key(assistant.settings))
-    router.report = {"train_file": path.name, "examples": len(examples), "folds": args.folds, **report}
-    out = Path(args.out or ROUTER_FILE)
-    router.save(out)
-    if args.json:
-        print(json.dumps(router.report, indent=1))
-        return 0
-    print(
-        f"{len(examples)} examples from {path} ({time.perf_counter() - started:.1f} s); "
-        f"{args.folds}-fold cross-validation, each fold judged by a router fitted without it:"
-    )
-    for group, values in report.items():
         print(
-            f"  {group:24s} "
-            + "  ".join(
-                f"{k} {v:.1%}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items() if v is not None
-            )
-        )
-    print(f"router written to {out}")
+            "answer key fact " + fmt(a["answer_key_fact"]) + "  " + _groups(result["answer_key_fact"], fmt)
+            + f"  (median answer {a['answer_median_chars']:.0f} characters)"
+        )  # fmt: skip
     return 0
+
+
+def _groups(values: dict[str, float], fmt: Any) -> str:
+    return "  ".join(f"{k} {fmt(v)}" for k, v in sorted(values.items()))
+
+
+def prediction(service: Service, row: dict, with_answer: bool = True) -> dict[str, Any]:
+    """One prediction line (../shared/eval/README.md): the route's persona and suggestions, the
+    passages and, when asked, the answer shown to the user (with the line's `history`)."""
+    query = row.get("query", "")
+    try:
+        if not with_answer:
+            return service.search(query).to_prediction()
+        answer = service.stream(query, history=history_of(row)).answer
+    except QueryError as exc:
+        return {"query": query, "persona": None, "suggestions": [], "passages": [], "answer": "", "error": str(exc)}
+    return answer_line(query, answer)
+
+
+def answer_line(query: str, answer: Answer) -> dict[str, Any]:
+    return {
+        "query": query,
+        "persona": answer.persona.name if answer.mode == "persona-picked" and answer.persona else None,
+        "suggestions": [p.name for p in answer.suggestions],
+        "passages": [p.to_prediction() for p in answer.retrieved],
+        "answer": answer.text,
+    }
 
 
 # ---------------------------------------------------------------------------- ask
@@ -170,15 +163,9 @@ def parse_slots(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def resolve_persona(assistant: Assistant, text: str) -> Persona | None:
-    """The same lookup as `personas --search` (fuzzy names), then a described need."""
-    hits = assistant.catalog.search(text, limit=1)
-    if hits:
-        return hits[0][0]
-    return assistant.retriever.resolve_persona(text)
-
-
 def history_of(row: dict) -> list[BaseMessage]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
     messages: list[BaseMessage] = []
     for turn in row.get("history") or []:
         role, content = turn.get("role"), str(turn.get("content", ""))
@@ -191,40 +178,18 @@ def history_of(row: dict) -> list[BaseMessage]:
     return messages
 
 
-def batch_line(assistant: Assistant, row: dict) -> dict[str, Any]:
-    """One prediction line with the answer (../shared/eval/README.md)."""
-    query = row.get("query", "")
-    answer = assistant.engine.ask(query, history=history_of(row))
-    return {
-        "query": query,
-        "persona": answer.persona.name if answer.mode == "persona-picked" else None,
-        "suggestions": [p.name for p in answer.suggestions],
-        "passages": [p.to_prediction() for p in answer.retrieved],
-        "answer": answer.text,
-    }
+def cmd_ask(args: argparse.Namespace, service: Service) -> int:
+    from assistant.answer.records import TextChunk
 
-
-def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
     if args.batch:
         for row in _rows(args.batch):
-            try:
-                line = batch_line(assistant, row)
-            except QueryError as exc:
-                line = {
-                    "query": row.get("query", ""),
-                    "persona": None,
-                    "suggestions": [],
-                    "passages": [],
-                    "answer": "",
-                    "error": str(exc),
-                }
-            print(json.dumps(line, ensure_ascii=False), flush=True)
+            print(json.dumps(prediction(service, row), ensure_ascii=False), flush=True)
         return 0
     if not args.question:
         raise UsageError("ask needs a QUESTION, or --batch FILE.jsonl")
     persona = None
     if args.persona:
-        persona = resolve_persona(assistant, args.persona)
+        persona = service.resolve_persona(args.persona)
         if persona is None:
             raise UsageError(
                 f"--persona: no persona matches {args.persona!r} "
@@ -241,21 +206,26 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
         missing = [s for s in persona.slots if not slots.get(s)]
         if missing:
             raise UsageError(f"--set: {persona.name} needs " + " ".join(f"--set {s}=VALUE" for s in missing))
-    stream = assistant.engine.stream(args.question, persona=persona, slots=slots)
-    if not args.json and assistant.provider_error:
-        print(f"note: {assistant.provider_error}", file=sys.stderr)
-    for chunk in stream:
-        if not args.json:
-            sys.stdout.write(chunk)
+    stream = service.stream(args.question, persona=persona, slots=slots)
+    if not args.json and service.provider_error:
+        print(f"note: {service.provider_error}", file=sys.stderr)
+    for event in stream:
+        if isinstance(event, TextChunk) and not args.json:
+            sys.stdout.write(event.text)
             sys.stdout.flush()
     answer = stream.answer
     if args.json:
         data = answer.to_dict()
-        data["error"] = data["error"] or assistant.provider_error
+        data["error"] = data["error"] or service.provider_error
         print(json.dumps(data, ensure_ascii=False))
         return 0
+    print_answer_footer(answer)
+    return 0
+
+
+def print_answer_footer(answer: Answer) -> None:
     print()
-    if answer.sources and answer.mode in ("notes", "extractive"):
+    if answer.sources and answer.cites_notes:
         print("\nSources:")
         for n, s in enumerate(answer.sources, 1):
             print(f"  [{n}] {s.breadcrumb}  ({s.location})")
@@ -265,7 +235,21 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
         print(f"\nPrompt:\n{answer.prompt}")
     if answer.suggestions and answer.mode in ("extractive", "notes", "none") and answer.persona_probability > 0.1:
         print("\nPersonas that may fit: " + ", ".join(p.name for p in answer.suggestions))
-    print(f"\n— answered by {answer.provider}")
+    where = f", {answer.where}" if answer.where else ""
+    print(f"\n— answered by {answer.provider}{where}")
+
+
+# ----------------------------------------------------------------------- settings
+def cmd_settings(args: argparse.Namespace, service: Service) -> int:
+    from assistant.core.settings import env_example
+
+    if args.env_example:
+        sys.stdout.write(env_example())
+        return 0
+    data = service.settings.model_dump(mode="json")
+    if data.get("openai_api_key"):
+        data["openai_api_key"] = "***"
+    print(json.dumps(data, indent=1))
     return 0
 
 
@@ -287,46 +271,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_personas)
 
-    e = sub.add_parser("eval", help="retrieval and answer scores over a gold file (default: the bundled set)")
-    e.add_argument("gold", nargs="?")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_eval)
-
     a = sub.add_parser("ask", help="answer a question from the notes, or chat with a persona")
     a.add_argument("question", nargs="?")
     a.add_argument("--persona", metavar="NAME", help="answer as this persona (name, typo or need)")
     a.add_argument(
-        "--set",
-        dest="slots",
-        action="append",
-        default=[],
-        metavar="SLOT=VALUE",
+        "--set", dest="slots", action="append", default=[], metavar="SLOT=VALUE",
         help="fill a template slot of the persona prompt",
-    )
+    )  # fmt: skip
     a.add_argument("--json", action="store_true", help="one JSON object: answer, sources, persona, suggestions")
     a.add_argument(
-        "--batch",
-        metavar="FILE.jsonl",
-        help="lines with `query` and optional `history`; one line per query with the answer",
+        "--batch", metavar="FILE.jsonl", help="lines with `query` and optional `history`; one line each with the answer"
     )
     a.set_defaults(func=cmd_ask)
 
-    f = sub.add_parser("fit-router", help="refit the persona/notes/none decision on a labelled file, with CV")
-    f.add_argument("train", nargs="?", help=f"labelled JSON lines (default {TRAIN_FILE})")
-    f.add_argument("--folds", type=int, default=5)
-    f.add_argument("--out", help="where to write the router (default: the packaged data/router.json)")
-    f.add_argument("--json", action="store_true")
-    f.set_defaults(func=cmd_fit_router)
+    e = sub.add_parser("eval", help="retrieval and answer scores on a labelled file of your own")
+    e.add_argument("gold", help="labelled JSON lines (the format of ../shared/eval/README.md)")
+    e.add_argument("--by", default="subgroup", help="group the figures by this field (subgroup, style, lang)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    t = sub.add_parser("settings", help="the settings in effect, or .env.example generated from them")
+    t.add_argument("--env-example", action="store_true", help="print .env.example (every setting, described)")
+    t.set_defaults(func=cmd_settings)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .service import Assistant
+    from assistant.service import Service
 
-    assistant = Assistant(get_settings())
+    service = Service(get_settings())
     try:
-        return args.func(args, assistant)
+        return args.func(args, service)
     except (QueryError, IndexMissingError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,15 +14,10 @@ import unicodedata
 from collections import defaultdict
 from pathlib import Path
 
-from .personas import normalize_name
-from .text import IMAGE as _IMAGE
-from .text import LINK_HEADING as _LINK_HEADING
-from .text import MD_LINK as _MDLINK
-
-DEFAULT_GOLD = Path(__file__).parent / "data" / "gold.jsonl"
-# The labelled training file the shipped router was fitted on (a copy of the project's shared
-# eval/train_queries.jsonl, so that `fit-router` reproduces it from a fresh clone).
-TRAIN_FILE = Path(__file__).parent / "data" / "train_queries.jsonl"
+from assistant.core.personas import normalize_name
+from assistant.core.text import IMAGE as _IMAGE
+from assistant.core.text import LINK_HEADING as _LINK_HEADING
+from assistant.core.text import MD_LINK as _MDLINK
 
 
 def _title_parts(title: str) -> set[str]:
@@ -62,39 +57,38 @@ def load_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def score(gold: list[dict], predictions: list[dict]) -> dict:
+def score(gold: list[dict], predictions: list[dict], group: str = "subgroup") -> dict:
+    """Scores overall ("ALL") and per group of lines (`group`: "subgroup", or "style" or "lang"
+    where a file has them), with the shared scorer's definitions."""
     by_query = {" ".join(p["query"].split()): p for p in predictions}
-    persona = defaultdict(lambda: [0, 0])
-    offered = [0, 0]
-    key_fact = [0, 0]
-    answer_sizes: list[int] = []
-    notes = defaultdict(lambda: [0, 0, 0])
+    persona = defaultdict(lambda: [0, 0, 0])  # top-1, picked or suggested, lines
+    notes = defaultdict(lambda: [0, 0, 0, 0, 0, 0])  # hit@1, hit@5, key fact, with answer, with persona, lines
     none = defaultdict(lambda: [0, 0])
-    notes_with_persona = 0
     sizes: list[int] = []
+    answer_sizes: list[int] = []
     for g in gold:
         p = by_query.get(" ".join(g["query"].split()), {})
         picked = normalize_name(p.get("persona") or "")
-        sub = g.get("subgroup", "all")
+        sub = str(g.get(group) or g.get("subgroup") or "all")
         if g["kind"] == "persona":
             want = normalize_name(g["expect"])
-            persona[sub][0] += bool(picked) and picked == want
-            persona[sub][1] += 1
             names = [picked] + [normalize_name(x) for x in (p.get("suggestions") or [])[:3]]
-            offered[0] += want in names
-            offered[1] += 1
+            persona[sub][0] += bool(picked) and picked == want
+            persona[sub][1] += want in names
+            persona[sub][2] += 1
         elif g["kind"] == "notes":
             passages = (p.get("passages") or [])[:5]
             hits = [passage_hit(x, g["expect_any"], g.get("expect_phrase")) for x in passages]
-            notes[sub][0] += bool(hits and hits[0])
-            notes[sub][1] += any(hits)
-            notes[sub][2] += 1
-            notes_with_persona += bool(picked)
+            row = notes[sub]
+            row[0] += bool(hits and hits[0])
+            row[1] += any(hits)
+            row[4] += bool(picked)
+            row[5] += 1
             sizes.append(sum(len(x.get("text", "")) for x in passages))
             if "answer" in p and g.get("expect_phrase"):
                 text = str(p.get("answer") or "")
-                key_fact[0] += _norm_text(g["expect_phrase"]) in _norm_text(text)
-                key_fact[1] += 1
+                row[2] += _norm_text(g["expect_phrase"]) in _norm_text(text)
+                row[3] += 1
                 answer_sizes.append(len(text))
         else:
             none[sub][0] += not picked
@@ -105,19 +99,26 @@ def score(gold: list[dict], predictions: list[dict]) -> dict:
         return num / den if den else None
 
     return {
-        "persona_top1": {k: v[0] / v[1] for k, v in persona.items()},
-        "notes_hit1": {k: v[0] / v[2] for k, v in notes.items()},
-        "notes_hit5": {k: v[1] / v[2] for k, v in notes.items()},
+        "persona_top1": {k: v[0] / v[2] for k, v in persona.items()},
+        "persona_offered": {k: v[1] / v[2] for k, v in persona.items()},
+        "notes_hit1": {k: v[0] / v[5] for k, v in notes.items()},
+        "notes_hit5": {k: v[1] / v[5] for k, v in notes.items()},
+        "answer_key_fact": {k: v[2] / v[3] for k, v in notes.items() if v[3]},
         "none_rejection": {k: v[0] / v[1] for k, v in none.items()},
+        "counts": {
+            **{f"persona/{k}": v[2] for k, v in persona.items()},
+            **{f"notes/{k}": v[5] for k, v in notes.items()},
+            **{f"none/{k}": v[1] for k, v in none.items()},
+        },
         "ALL": {
-            "persona_top1": ratio(persona, 0, 1),
-            "notes_hit1": ratio(notes, 0, 2),
-            "notes_hit5": ratio(notes, 1, 2),
+            "persona_top1": ratio(persona, 0, 2),
+            "persona_offered": ratio(persona, 1, 2),
+            "notes_hit1": ratio(notes, 0, 5),
+            "notes_hit5": ratio(notes, 1, 5),
             "none_rejection": ratio(none, 0, 1),
-            "notes_with_persona": notes_with_persona / len(sizes) if sizes else None,
+            "notes_with_persona": ratio(notes, 4, 5),
             "notes_top5_chars_mean": sum(sizes) / len(sizes) if sizes else None,
-            "persona_offered": offered[0] / offered[1] if offered[1] else None,
-            "answer_key_fact": key_fact[0] / key_fact[1] if key_fact[1] else None,
+            "answer_key_fact": ratio(notes, 2, 3),
             "answer_median_chars": sorted(answer_sizes)[len(answer_sizes) // 2] if answer_sizes else None,
         },
     }

@@ -1,43 +1,75 @@
-"""The service the CLI and the UI call: index, models, retriever and answer engine, each
-built on first use and kept (one per process)."""
+"""The service every front end calls (the app, the CLI, the MCP server): index, models, search
+pipeline, answer engine and chat history, each built on first use and kept (one per process).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .personas import Persona, PersonaCatalog
-from .retrieval import Retriever, SearchResult
-from .settings import Settings, get_settings
-from .store import read_manifest, require_manifest
+from langchain_core.messages import BaseMessage
+
+from assistant.core.personas import Persona, PersonaCatalog
+from assistant.core.settings import Settings, get_settings
+from assistant.core.vectorstore import IngestProblem, read_manifest, require_manifest
+from assistant.search.retrieval import SearchPipeline, SearchResult
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-    from .answering import AnswerEngine
-    from .compose import Composer
-    from .embeddings import E5Embeddings
-    from .index import Index
-    from .router import Router
-    from .sections import SectionTree
+    from assistant.answer.chains import AnswerEngine, AnswerStream
+    from assistant.answer.compose import Composer
+    from assistant.answer.providers import ProviderStatus
+    from assistant.chat.store import ChatStore
+    from assistant.core.embeddings import E5Embeddings
+    from assistant.core.sections import SectionTree
+    from assistant.search.index import Index
+    from assistant.search.router import Router
+
+Progress = Callable[[str, int, int], None]
 
 
-class Assistant:
+@dataclass(frozen=True)
+class IndexInfo:
+    """What the index holds, for a front end's status lines."""
+
+    ready: bool
+    store_dir: str
+    chunks: int = 0
+    personas: int = 0
+    ingested_at: str = ""
+    notes_path: str = ""
+    collection: str = ""
+    store: str = ""
+    problems: tuple[IngestProblem, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What a re-ingest did, or why it failed (the previous index then stays in use)."""
+
+    ok: bool
+    message: str
+
+
+class Service:
     """Everything a front end needs, each part built on first use and then kept."""
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
         self._lock = threading.RLock()
-        self._retriever: Retriever | None = None
+        self._pipeline: SearchPipeline | None = None
         self._needs: list[tuple[str, Persona]] | None = None  # first-page examples, made by the warm-up
         self._questions: list[str] | None = None  # likewise
         self._warming = False
         self.provider_error: str | None = None  # why the configured provider is not in use
 
+    # ------------------------------------------------------------------ parts
     @cached_property
     def catalog(self) -> PersonaCatalog:
         """The notes' persona catalog alone: no Chroma and no model, so name lookups stay instant."""
@@ -50,69 +82,136 @@ class Assistant:
 
     @cached_property
     def index(self) -> Index:
-        from .index import Index
+        from assistant.search.index import Index
 
         return Index.load(self.settings)
 
     @cached_property
     def embeddings(self) -> Embeddings:
-        from .embeddings import get_embeddings
+        from assistant.core.embeddings import get_embeddings
 
         return get_embeddings(self.settings)
 
     @cached_property
     def crosslingual(self) -> E5Embeddings:
-        from .embeddings import get_crosslingual
+        from assistant.core.embeddings import get_crosslingual
 
         return get_crosslingual()
 
     @cached_property
     def router(self) -> Router | None:
-        """The fitted routing decision shipped in the package (None only before the first fit)."""
-        from .router import ROUTER_FILE, Router
+        """The fitted routing model: ROUTER_FILE if set, else the one shipped in the package."""
+        from assistant.search.router import ROUTER_FILE, Router
 
-        return Router.load() if ROUTER_FILE.exists() else None
+        path = self.settings.router_file or ROUTER_FILE
+        return Router.load(path) if Path(path).exists() else None
 
     @property
-    def retriever(self) -> Retriever:
-        # One retriever even when the warm-up thread and a request ask for it at once.
+    def pipeline(self) -> SearchPipeline:
+        # One pipeline even when the warm-up thread and a request ask for it at once.
         with self._lock:
-            if self._retriever is None:
-                self._retriever = Retriever(self.index, self.embeddings, self.crosslingual, self.router)
-            return self._retriever
+            if self._pipeline is None:
+                self._pipeline = SearchPipeline(self.index, self.embeddings, self.crosslingual, self.router)
+            return self._pipeline
 
     @cached_property
     def sections(self) -> SectionTree:
-        from .sections import SectionTree
+        from assistant.core.sections import SectionTree
 
         return SectionTree(self.index.passages)
 
     @cached_property
     def composer(self) -> Composer:
-        from .compose import Composer
+        from assistant.answer.compose import Composer
 
-        return Composer(self.index, self.sections, self.settings.answer_budget_chars)
+        return Composer(self.pipeline, self.sections, self.settings.answer_budget_chars)
+
+    @cached_property
+    def provider_status(self) -> ProviderStatus:
+        """The configured provider, and what keeps it from starting (checked without loading it)."""
+        from assistant.answer.providers import status
+
+        return status(self.settings)
 
     @cached_property
     def engine(self) -> AnswerEngine:
-        """The answering engine with the configured provider; a provider that cannot be set up
-        falls back to extractive answers and says why in `provider_error`."""
-        from .answering import AnswerEngine
-        from .providers import NONE, ProviderError, make_chat_model, resolve
+        """The answer engine with the configured provider; a provider that cannot start gives
+        quoted answers instead, and `provider_error` says why and what fixes it."""
+        from assistant.answer.chains import AnswerEngine, estimate_tokens
+        from assistant.answer.providers import NONE, ProviderError, make_chat_model
 
-        provider = resolve(self.settings)
+        provider = self.provider_status.provider
         try:
             model = make_chat_model(self.settings, provider)
         except (ProviderError, ImportError, ValueError) as exc:
-            self.provider_error = f"{provider.name}: {exc}; answering without a model"
+            self.provider_error = f"{exc}; answering without a model"
             provider, model = NONE, None
-        return AnswerEngine(self.retriever, self.composer, self.settings, model, provider)
+        count, window = estimate_tokens, self.settings.context_tokens
+        if provider.name == "local" and model is not None:
+            count, window = _llama_counter(model), self.settings.local_n_ctx
+        return AnswerEngine(self.pipeline, self.composer, self.settings, model, provider, count, window)
+
+    @cached_property
+    def chats(self) -> ChatStore:
+        """Sessions, messages, favourites and own personas of every user (HISTORY_DB_URL)."""
+        from assistant.chat.store import ChatStore
+
+        return ChatStore(self.settings.resolved_history_url)
+
+    # -------------------------------------------------------------- operations
+    def search(self, query: str, k: int | None = None, own: Sequence[Persona] = ()) -> SearchResult:
+        """Route a message and find its passages (persona, notes or none)."""
+        return self.pipeline.search(query, k, own)
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[BaseMessage] = (),
+        persona: Persona | None = None,
+        slots: dict[str, str] | None = None,
+        own: Sequence[Persona] = (),
+    ) -> AnswerStream:
+        return self.engine.stream(question, history, persona, slots, own)
+
+    def rank_personas(self, text: str, own: Sequence[Persona] = (), limit: int = 10) -> list[Persona]:
+        """Personas for a name, a typo or a described need, best first."""
+        return self.pipeline.rank_personas(text, own, limit)
+
+    def resolve_persona(self, text: str, own: Sequence[Persona] = ()) -> Persona | None:
+        """The persona a name, a typo or a need means: the name lookup (no model) first."""
+        hits = self.personas(own).fuzzy_names(text, limit=1)
+        return hits[0][0] if hits else self.pipeline.resolve_persona(text, own)
+
+    def reingest(self, progress: Progress | None = None) -> IngestSummary:
+        """Ingest NOTES_PATH again and answer from the new index; a failure keeps the old one."""
+        from ingest.pipeline import IngestError, run_ingest
+
+        try:
+            report = run_ingest(self.settings, progress=progress)
+        except IngestError as exc:
+            return IngestSummary(False, str(exc))
+        except Exception as exc:  # the previous index stays in use; say what happened
+            return IngestSummary(
+                False, f"ingest failed ({type(exc).__name__}: {exc}); the previous index is still in use"
+            )
+        self.reload()
+        return IngestSummary(
+            True,
+            f"{report.chunks} chunks, {report.personas} personas: {report.added} added, {report.updated} updated, "
+            f"{report.removed} removed, {report.unchanged} unchanged ({report.seconds:.1f} s)",
+        )
+
+    def watch_notes(self) -> object:
+        """A watcher that re-ingests changed note files and reloads this service (WATCH_NOTES)."""
+        from ingest.watch import NotesWatcher
+
+        return NotesWatcher(self.settings, on_ingested=self.reload).start()
 
     def start_warmup(self, delay: float = 0.0) -> None:
-        """Load index and models in the background, once (torch takes seconds to import), so a
-        UI can show its first page at once; the first search waits if needed."""
+        """Load index and models in the background, once, so a UI can show its first page at
+        once; the first search waits if needed."""
         with self._lock:
-            if self._warming or (self._retriever is not None and self._needs is not None):
+            if self._warming or (self._pipeline is not None and self._needs is not None):
                 return
             self._warming = True
 
@@ -122,7 +221,7 @@ class Assistant:
                 _ = self.engine
                 _ = self.composer
                 if self._needs is None:
-                    from .starters import example_needs, example_questions
+                    from assistant.starters import example_needs, example_questions
 
                     self._questions = example_questions(self.sections, self.search)
                     self._needs = example_needs(self.catalog.personas, self.search)
@@ -133,6 +232,22 @@ class Assistant:
         # models' native thread pools under it (which aborts the process).
         threading.Thread(target=load, name="assistant-warmup", daemon=False).start()
 
+    @cached_property
+    def _title_questions(self) -> list[str]:
+        from assistant.starters import example_topics, topic_question
+
+        return [topic_question(s) for s in example_topics(self.sections)]
+
+    def title_questions(self) -> list[str]:
+        """Questions from the notes' own section titles: no model needed, so at once."""
+        return self._title_questions
+
+    def example_personas(self, own: Sequence[Persona] = (), favourites: Collection[str] = ()) -> list[Persona]:
+        """Personas for a first page: favourites first, then some spread over the catalog."""
+        from assistant.starters import example_personas
+
+        return example_personas(list(own) + self.catalog.personas, set(favourites))
+
     def example_questions(self) -> list[str] | None:
         """Topic questions the notes answer, for a first page; None until the warm-up made them."""
         return self._questions
@@ -141,25 +256,22 @@ class Assistant:
         """Needs that find their persona, for a first page; None until the warm-up made them."""
         return self._needs
 
-    def search(self, query: str, k: int | None = None, own: Sequence[Persona] = ()) -> SearchResult:
-        return self.retriever.search(query, k, own)
-
-    def index_info(self) -> dict[str, Any]:
+    def index_info(self) -> IndexInfo:
         manifest = read_manifest(self.settings)
         if manifest is None:
-            return {"ready": False, "store_dir": str(self.settings.store_dir)}
-        return {
-            "ready": True,
-            "chunks": manifest.chunks,
-            "personas": manifest.personas,
-            "ingested_at": manifest.ingested_at,
-            "notes_path": manifest.notes_path,
-            "collection": manifest.collection,
-            "problems": manifest.problems,
-            "store": f"chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
-            if self.settings.is_server_mode
-            else str(self.settings.store_dir),
-        }
+            return IndexInfo(ready=False, store_dir=str(self.settings.store_dir))
+        server = f"chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
+        return IndexInfo(
+            ready=True,
+            store_dir=str(self.settings.store_dir),
+            chunks=manifest.chunks,
+            personas=manifest.personas,
+            ingested_at=manifest.ingested_at,
+            notes_path=manifest.notes_path,
+            collection=manifest.collection,
+            store=server if self.settings.is_server_mode else str(self.settings.store_dir),
+            problems=tuple(manifest.problems),
+        )
 
     def reload_if_reingested(self) -> bool:
         """Another process (`python -m ingest`, another server) swapped the manifest to a new
@@ -174,7 +286,17 @@ class Assistant:
     def reload(self) -> None:
         """Forget the loaded index after a re-ingest (the models stay loaded)."""
         with self._lock:
-            for name in ("catalog", "index", "sections", "composer", "engine"):
+            for name in ("catalog", "index", "sections", "composer", "engine", "_title_questions"):
                 self.__dict__.pop(name, None)
-            self._retriever = None
+            self._pipeline = None
             self._needs = self._questions = None
+
+
+def _llama_counter(model: object) -> Callable[[str], int]:
+    """Tokens as the local llama.cpp model counts them (its own tokenizer)."""
+    client = getattr(model, "client", None)
+    if client is None or not hasattr(client, "tokenize"):
+        from assistant.answer.chains import estimate_tokens
+
+        return estimate_tokens
+    return lambda text: len(client.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .personas import Persona
-from .sections import Section, SectionTree
+from assistant.core.personas import Persona
+from assistant.core.sections import Section, SectionTree
 
 if TYPE_CHECKING:
-    from .retrieval import SearchResult
+    from assistant.search.retrieval import SearchResult
 
 TITLE_MAX_CHARS = 40  # longer titles are sentences, not topics
 MIN_OWN_CHARS = 150  # a topic opens with some text of its own (a definition), not just sub-headings

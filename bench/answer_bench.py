@@ -30,24 +30,24 @@ QUESTIONS = [
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from assistant.answering import AnswerEngine
-    from assistant.providers import local_available, make_chat_model, resolve
-    from assistant.service import Assistant
-    from assistant.settings import Settings
+    from assistant.answer.chains import AnswerEngine
+    from assistant.answer.providers import local_available, make_chat_model, resolve
+    from assistant.core.settings import Settings
+    from assistant.service import Service
     from ingest.pipeline import run_ingest
 
     store = os.environ.get("BENCH_STORE") or tempfile.mkdtemp(prefix="bench-store-")
     settings = Settings(_env_file=None, store_dir=Path(store), llm_provider="none")
     run_ingest(settings)
-    assistant = Assistant(settings)
-    engine = assistant.engine
+    service = Service(settings)
+    engine = service.engine
     for q in QUESTIONS[:3]:
         engine.ask(q)
     extractive, retrieval = [], []
     for _ in range(3):
         for q in QUESTIONS:
             t = time.perf_counter()
-            assistant.search(q)
+            service.search(q)
             retrieval.append(time.perf_counter() - t)
             t = time.perf_counter()
             engine.ask(q)
@@ -66,7 +66,7 @@ def main() -> None:
         t = time.perf_counter()
         model = make_chat_model(local_settings, provider)
         load_s = time.perf_counter() - t
-        local = AnswerEngine(assistant.retriever, assistant.composer, local_settings, model, provider)
+        local = AnswerEngine(service.pipeline, service.composer, local_settings, model, provider)
         ttft, rates, verified = [], [], []
         for q in QUESTIONS:
             start = time.perf_counter()

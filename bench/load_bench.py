@@ -270,7 +270,7 @@ def account(store, records: list[dict], before: set[str]) -> dict:
         if not r["session"]:
             lost += 2 * len(r["asked"])
             continue
-        messages = store.messages(r["session"], "").messages
+        messages = store.sessions.messages(r["session"], "").messages
         humans = [str(m.content) for m in messages if m.type == "human"]
         answers = [m for m in messages if m.type == "ai"]
         for q in r["asked"]:
@@ -291,10 +291,10 @@ def account(store, records: list[dict], before: set[str]) -> dict:
         if humans != r["asked"][: len(humans)]:
             problems.append(f"user {r['user']}: its chat holds {humans}, it asked {r['asked']}")
     asked_here = {q for r in records for q in r["asked"]}
-    for session in store.list_sessions(""):
+    for session in store.sessions.list(""):
         if session.id in before or session.id in own:
             continue
-        strays = [str(m.content) for m in store.messages(session.id, "").messages]
+        strays = [str(m.content) for m in store.sessions.messages(session.id, "").messages]
         if strays:
             misplaced += sum(1 for s in strays if s in asked_here) or len(strays)
             problems.append(f"chat {session.id} of no user holds {len(strays)} messages")
@@ -308,7 +308,7 @@ def account(store, records: list[dict], before: set[str]) -> dict:
 
 
 async def run_level(browser, url: str, store, sessions: int, reingest_args: tuple | None) -> tuple[dict, dict | None]:
-    before = {s.id for s in store.list_sessions("")}
+    before = {s.id for s in store.sessions.list("")}
     readies = [asyncio.Event() for _ in range(sessions)]
     go = asyncio.Event()
     reingested = asyncio.Event() if reingest_args else None
@@ -340,7 +340,7 @@ async def run_level(browser, url: str, store, sessions: int, reingest_args: tupl
         "duplicated_messages": counts["duplicated"],
         "misplaced_messages": counts["misplaced"],
         # what the pages showed, and stored error answers no page showed (no double count)
-        "errors": len(errors) + max(0, counts["stored_errors"] - sum(a.get("error", False) for a in answers)),
+        "errors": len(errors) + max(0, counts["stored_errors"] - sum(a.sessions.get("error", False) for a in answers)),
         "wall_s": round(answered_at - started, 1),
     }
     if errors or counts["problems"]:
@@ -359,9 +359,9 @@ async def run_level(browser, url: str, store, sessions: int, reingest_args: tupl
             **({"report": ingest["report"]} if "report" in ingest else {}),
             **({"error": ingest["error"]} if "error" in ingest else {}),
             "answers_during": len(during),
-            "answer_errors_during": sum(1 for a in during if a.get("error")),
+            "answer_errors_during": sum(1 for a in during if a.sessions.get("error")),
             "answers_after": sum(1 for a in answers if a["start"] > ingest["end"]),
-            "answer_errors_after": sum(1 for a in answers if a["start"] > ingest["end"] and a.get("error")),
+            "answer_errors_after": sum(1 for a in answers if a["start"] > ingest["end"] and a.sessions.get("error")),
             "p95_ms_during": percentile([a["ms"] for a in during if "ms" in a], 0.95),
             "p95_ms_after": percentile([a["ms"] for a in answers if a["start"] > ingest["end"] and "ms" in a], 0.95),
             "finished_while_answering": asking <= ingest["end"] <= last_answer,
@@ -409,7 +409,7 @@ def main() -> None:
     if chromium is None:
         emit({"benchmark": "load", "skipped": "chromium not installed"})
         return
-    from assistant.history import ChatStore
+    from assistant.chat.store import ChatStore
 
     began = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="load-bench-"))

@@ -19,21 +19,21 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from langchain_chroma import Chroma
 
-    from assistant.service import Assistant
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
+    from assistant.service import Service
     from ingest.pipeline import run_ingest
 
     store = os.environ.get("BENCH_STORE") or tempfile.mkdtemp(prefix="bench-store-")
     settings = Settings(_env_file=None, store_dir=Path(store))
     run_ingest(settings)
-    assistant = Assistant(settings)
-    retriever = assistant.retriever
-    from assistant.store import chroma_client
+    service = Service(settings)
+    retriever = service.pipeline
+    from assistant.core.vectorstore import chroma_client
 
     plain = Chroma(
         client=chroma_client(settings),
-        collection_name=assistant.index.manifest.collection,
-        embedding_function=assistant.embeddings,
+        collection_name=service.index.manifest.collection,
+        embedding_function=service.embeddings,
     )
     source, qs = queries()
     for q in qs[:5]:  # warm both paths
@@ -49,7 +49,7 @@ def main() -> None:
             t = time.perf_counter()
             retriever.search(q)
             ours.append(time.perf_counter() - t)
-    names = [p.name for p in assistant.catalog.personas] + ["linx termnal", "act as a magican", "astrolger"]
+    names = [p.name for p in service.catalog.personas] + ["linx termnal", "act as a magican", "astrolger"]
     lookups = []
     for _ in range(5):
         for n in names:

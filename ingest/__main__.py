@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from assistant.settings import get_settings
+from assistant.core.settings import get_settings
 
 from .pipeline import IngestError, run_ingest
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from assistant.passages import Passage, PassageKind
-from assistant.personas import Persona, detect_slots, split_title
-from assistant.text import IMAGE, MD_LINK, URL
+from assistant.core.passages import Passage, PassageKind
+from assistant.core.personas import Persona, detect_slots, split_title
+from assistant.core.text import IMAGE, MD_LINK, URL
 
 from .outline import Node, clean_title
 

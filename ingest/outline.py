@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from assistant.store import IngestProblem
-from assistant.text import IMAGE, MD_LINK
+from assistant.core.text import IMAGE, MD_LINK
+from assistant.core.vectorstore import IngestProblem
 
 BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+](?:[ \t]+(?P<text>.*)|[ \t]*)$")
 HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t#]*$")

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock, Timeout
 
-from assistant.embeddings import CROSSLINGUAL_KEY, model_key
-from assistant.passages import Passage
-from assistant.personas import Persona, PersonaCatalog
-from assistant.settings import Settings
-from assistant.store import (
+from assistant.core.embeddings import CROSSLINGUAL_KEY, model_key
+from assistant.core.passages import Passage
+from assistant.core.personas import Persona, PersonaCatalog
+from assistant.core.settings import Settings
+from assistant.core.vectorstore import (
     IngestProblem,
     Manifest,
     chroma_client,
@@ -309,7 +309,7 @@ def _write_collections(
                 progress("copy", len(keep), total)
         done = len(keep)
         if fresh:
-            from assistant.embeddings import get_embeddings
+            from assistant.core.embeddings import get_embeddings
 
             embedder = get_embeddings(settings)
             step = max(settings.embed_batch_size * 4, 64)
@@ -378,7 +378,7 @@ def _embed_views(views: list[View]):
     """Vectors row for row with `views`: names as queries, the rest as passages."""
     import numpy as np
 
-    from assistant.embeddings import get_crosslingual
+    from assistant.core.embeddings import get_crosslingual
 
     model = get_crosslingual()
     queries = [i for i, v in enumerate(views) if v.as_query]

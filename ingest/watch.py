@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 from .pipeline import IngestError, IngestReport, run_ingest
 from .reading import NOTE_SUFFIXES

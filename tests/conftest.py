@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.settings import NOTES_DIR, Settings  # noqa: E402
+from assistant.core.settings import NOTES_DIR, Settings  # noqa: E402
 from tests.support import free_port, stop, wait_for_port  # noqa: E402, F401  (shared with the benchmarks)
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -34,10 +34,10 @@ def bundled_settings(tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def assistant(bundled_settings):
-    from assistant.service import Assistant
+def service(bundled_settings):
+    from assistant.service import Service
 
-    return Assistant(bundled_settings)
+    return Service(bundled_settings)
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ models (prompts, citations check, streaming, stop, fallbacks)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -15,9 +16,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from assistant.answering import AnswerEngine, check_citations
-from assistant.compose import split_units
-from assistant.providers import NONE, Provider
+from assistant.answer.chains import AnswerEngine, check_citations
+from assistant.answer.compose import split_units
+from assistant.answer.providers import NONE, Provider
+from assistant.answer.records import Done, Status, TextChunk
 from tests.conftest import PROJECT
 
 FAKE = Provider(name="openai", model="fake")
@@ -43,9 +45,9 @@ class Broken(GenericFakeChatModel):
         raise ConnectionError("connection refused by 127.0.0.1:9")
 
 
-def engine(assistant, model=None, provider=FAKE) -> AnswerEngine:
+def engine(service, model=None, provider=FAKE) -> AnswerEngine:
     return AnswerEngine(
-        assistant.retriever, assistant.composer, assistant.settings, model, provider if model is not None else NONE
+        service.pipeline, service.composer, service.settings, model, provider if model is not None else NONE
     )
 
 
@@ -54,16 +56,16 @@ def plain(text: str) -> str:
 
 
 # --------------------------------------------------------------------- extractive
-def test_cap_theorem_answer_names_all_three_guarantees(assistant):
-    answer = engine(assistant).ask("explain CAP theorem")
+def test_cap_theorem_answer_names_all_three_guarantees(service):
+    answer = engine(service).ask("explain CAP theorem")
     assert answer.mode == "extractive"
     for guarantee in ("consistency - every read", "availability - every request", "partition tolerance - the system"):
         assert guarantee in plain(answer.text), guarantee
     assert answer.text.startswith("From your notes on **CAP theorem**")
 
 
-def test_url_shortener_cites_the_exercise_and_keeps_code_whole(assistant):
-    answer = engine(assistant).ask("how do I design a URL shortener?")
+def test_url_shortener_cites_the_exercise_and_keeps_code_whole(service):
+    answer = engine(service).ask("how do I design a URL shortener?")
     crumbs = [s.breadcrumb for s in answer.sources]
     assert any("Design Pastebin.com (or Bit.ly)" in c and "Use case" in c for c in crumbs), crumbs
     assert answer.text.count("```") % 2 == 0
@@ -84,8 +86,8 @@ def test_url_shortener_cites_the_exercise_and_keeps_code_whole(assistant):
         "compare REST and RPC",
     ],
 )
-def test_link_lists_never_lead(assistant, question):
-    answer = engine(assistant).ask(question)
+def test_link_lists_never_lead(service, question):
+    answer = engine(service).ask(question)
     first_group = answer.text.split("\n\n")[1]
     assert not first_group.split("\n", 1)[1].lstrip("- ").startswith(("[", "http"))
     assert answer.sources and not answer.sources[0].link_only
@@ -96,19 +98,19 @@ def test_link_lists_never_lead(assistant, question):
             assert f"[{n}]" not in body, source.title
 
 
-def test_general_question_leads_with_the_definition(assistant):
-    answer = engine(assistant).ask("what is a load balancer?")
+def test_general_question_leads_with_the_definition(service):
+    answer = engine(service).ask("what is a load balancer?")
     assert answer.text.startswith("From your notes on **Load balancer**")
     body = answer.text.split("\n\n", 1)[1]
     assert body.index("distribute incoming client requests") < body.index("Disadvantage")
 
 
-def test_every_citation_points_at_a_source_with_lines(assistant):
-    answer = engine(assistant).ask("when does write-through make sense")
+def test_every_citation_points_at_a_source_with_lines(service):
+    answer = engine(service).ask("when does write-through make sense")
     assert check_citations(answer.text, len(answer.sources))
     for source in answer.sources:
         assert source.first_line <= source.last_line and source.source.endswith(".txt")
-    assert len(answer.text) <= assistant.settings.answer_budget_chars + 400
+    assert len(answer.text) <= service.settings.answer_budget_chars + 400
 
 
 def test_units_keep_code_fences_and_short_lists_whole():
@@ -121,23 +123,23 @@ def test_units_keep_code_fences_and_short_lists_whole():
     assert split_units("- a\n- b\n- c") == ["- a\n- b\n- c"]  # a short list stays together
 
 
-def test_nothing_relevant_is_said_plainly(assistant):
+def test_nothing_relevant_is_said_plainly(service):
     model = GenericFakeChatModel(messages=iter(["should not be called"]))
-    answer = engine(assistant, model).ask("best hiking trails near Denver")
-    assert answer.mode == "none" and answer.sources == [] and "Nothing relevant" in answer.text
+    answer = engine(service, model).ask("best hiking trails near Denver")
+    assert answer.mode == "none" and answer.sources == () and "Nothing relevant" in answer.text
 
 
 # ---------------------------------------------------------------------- follow-ups
-def test_follow_up_without_a_model_folds_the_previous_turn(assistant):
+def test_follow_up_without_a_model_folds_the_previous_turn(service):
     history = [HumanMessage("what is sharding?"), AIMessage("…")]
-    answer = engine(assistant).ask("and its disadvantages?", history=history)
+    answer = engine(service).ask("and its disadvantages?", history=history)
     assert answer.mode == "extractive" and answer.searched != answer.question
     assert any("Disadvantage(s): sharding" in s.path for s in answer.sources)
 
 
-def test_a_new_topic_after_another_is_searched_alone(assistant):
+def test_a_new_topic_after_another_is_searched_alone(service):
     history = [HumanMessage("how do I design a URL shortener?"), AIMessage("From your notes…")]
-    answer = engine(assistant).ask("explain CAP theorem", history=history)
+    answer = engine(service).ask("explain CAP theorem", history=history)
     assert answer.searched == "explain CAP theorem" and "Base 62" not in answer.text
     assert "partition tolerance" in plain(answer.text)
 
@@ -191,11 +193,12 @@ def test_follow_ups_through_ask_batch(bundled_settings, tmp_path):
 
 
 # -------------------------------------------------------------------- with a model
-def test_notes_prompt_holds_context_citations_and_delimiters(assistant):
+def test_notes_prompt_holds_context_citations_and_delimiters(service):
     recorder = Recorder()
     model = GenericFakeChatModel(messages=iter(["Cache-aside loads entries lazily [1]."]), callbacks=[recorder])
-    stream = engine(assistant, model).stream("what is cache-aside?")
-    chunks = list(stream)
+    stream = engine(service, model).stream("what is cache-aside?")
+    events = list(stream)
+    chunks = [e.text for e in events if isinstance(e, TextChunk)]
     answer = stream.answer
     system, human = recorder.calls[0][0], recorder.calls[0][-1]
     assert (
@@ -207,19 +210,23 @@ def test_notes_prompt_holds_context_citations_and_delimiters(assistant):
     assert answer.text == "Cache-aside loads entries lazily [1]." and answer.mode == "notes"
     assert answer.verified is True and answer.provider == "openai: fake"
     assert len(chunks) > 1  # streamed token by token
+    assert [e.stage for e in events if isinstance(e, Status)] == ["searching", "writing"]
+    assert isinstance(events[-1], Done) and events[-1].answer is answer
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        answer.text = "changed"  # the finished answer is a record, not a draft
 
 
 @pytest.mark.parametrize("reply", ["Cache-aside loads entries lazily.", "See passage [9] for details."])
-def test_a_model_answer_without_valid_citations_is_unverified(assistant, reply):
-    answer = engine(assistant, GenericFakeChatModel(messages=iter([reply]))).ask("what is cache-aside?")
+def test_a_model_answer_without_valid_citations_is_unverified(service, reply):
+    answer = engine(service, GenericFakeChatModel(messages=iter([reply]))).ask("what is cache-aside?")
     assert answer.mode == "notes" and answer.verified is False and answer.text == reply
 
 
-def test_stop_keeps_the_partial_answer_and_marks_it(assistant):
+def test_stop_keeps_the_partial_answer_and_marks_it(service):
     model = GenericFakeChatModel(messages=iter(["one two three four five six seven eight"]))
-    stream = engine(assistant, model).stream("what is cache-aside?")
+    stream = engine(service, model).stream("what is cache-aside?")
     seen = []
-    for chunk in stream:
+    for chunk in stream.text():
         seen.append(chunk)
         if len(seen) == 3:
             break
@@ -227,11 +234,11 @@ def test_stop_keeps_the_partial_answer_and_marks_it(assistant):
     assert answer.stopped and answer.text == "".join(seen).strip() and "eight" not in answer.text
 
 
-def test_follow_up_is_condensed_with_the_model(assistant):
+def test_follow_up_is_condensed_with_the_model(service):
     recorder = Recorder()
     model = FakeListChatModel(responses=["disadvantages of sharding", "Joins get harder [1]."], callbacks=[recorder])
     history = [HumanMessage("what is sharding?"), AIMessage("Sharding splits data across databases [1].")]
-    answer = engine(assistant, model).ask("and its disadvantages?", history=history)
+    answer = engine(service, model).ask("and its disadvantages?", history=history)
     assert any("what is sharding?" in m.content for m in recorder.calls[0])
     assert any("Sharding" in p.breadcrumb for p in answer.sources[:3])
     assert [m.content for m in recorder.calls[1][1:3]] == [
@@ -240,24 +247,24 @@ def test_follow_up_is_condensed_with_the_model(assistant):
     ]
 
 
-def test_raising_model_falls_back_to_the_extractive_answer(assistant):
-    answer = engine(assistant, Broken(messages=iter([]))).ask("what is cache-aside?")
+def test_raising_model_falls_back_to_the_extractive_answer(service):
+    answer = engine(service, Broken(messages=iter([]))).ask("what is cache-aside?")
     assert answer.error and "could not be reached" in answer.error and "ConnectionError" in answer.error
     assert answer.mode == "extractive" and "From your notes" in answer.text and answer.sources
 
 
 # ------------------------------------------------------------------------ personas
-def test_persona_request_in_chat_picks_the_persona(assistant):
-    answer = engine(assistant).ask("act as a linux terminal")
+def test_persona_request_in_chat_picks_the_persona(service):
+    answer = engine(service).ask("act as a linux terminal")
     assert answer.mode == "persona-picked" and answer.persona.name == "Linux Terminal"
     assert answer.prompt.startswith("I want you to act as a linux terminal") and len(answer.suggestions) == 3
 
 
-def test_persona_chat_uses_the_filled_prompt_as_system_message(assistant):
+def test_persona_chat_uses_the_filled_prompt_as_system_message(service):
     recorder = Recorder()
     model = GenericFakeChatModel(messages=iter(["Hmm. Strong with the Force, you are."]), callbacks=[recorder])
-    persona = assistant.catalog.get("'Character' from 'Movie/Book/Anything'")
-    answer = engine(assistant, model).ask(
+    persona = service.catalog.get("'Character' from 'Movie/Book/Anything'")
+    answer = engine(service, model).ask(
         "hello there", persona=persona, slots={"character": "Yoda", "series": "Star Wars"}
     )
     system = recorder.calls[0][0]
@@ -268,23 +275,23 @@ def test_persona_chat_uses_the_filled_prompt_as_system_message(assistant):
     assert answer.mode == "persona" and answer.text.startswith("Hmm.")
 
 
-def test_persona_slots_must_be_filled_before_the_first_turn(assistant):
-    persona = assistant.catalog.get("'Character' from 'Movie/Book/Anything'")
-    answer = engine(assistant, GenericFakeChatModel(messages=iter(["x"]))).ask(
+def test_persona_slots_must_be_filled_before_the_first_turn(service):
+    persona = service.catalog.get("'Character' from 'Movie/Book/Anything'")
+    answer = engine(service, GenericFakeChatModel(messages=iter(["x"]))).ask(
         "hi", persona=persona, slots={"character": "Yoda"}
     )
     assert answer.error == "this persona needs values for: series"
 
 
-def test_persona_without_a_model_says_how_to_add_one(assistant):
-    persona = assistant.catalog.get("Linux Terminal")
-    answer = engine(assistant).ask("pwd", persona=persona)
+def test_persona_without_a_model_says_how_to_add_one(service):
+    persona = service.catalog.get("Linux Terminal")
+    answer = engine(service).ask("pwd", persona=persona)
     assert answer.mode == "persona-prompt" and "LLM_PROVIDER" in answer.text
     assert answer.prompt == persona.prompt and answer.provider.startswith("no model")
 
 
-def test_empty_question_is_refused_clearly(assistant):
-    from assistant.text import QueryError
+def test_empty_question_is_refused_clearly(service):
+    from assistant.core.text import QueryError
 
     with pytest.raises(QueryError):
-        engine(assistant).stream("  ")
+        engine(service).stream("  ")

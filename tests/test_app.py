@@ -9,7 +9,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from assistant.history import ChatStore
+from assistant.chat.store import ChatStore
 from ingest.pipeline import run_ingest
 from tests.conftest import PROJECT, make_settings
 
@@ -144,15 +144,15 @@ def test_long_input_is_shown_collapsed_with_what_was_searched(app_env):
 def interrupt(at, app_env, question: str, parts: list[str]):
     """As if the page was left (or Stop pressed) while `question` was being answered."""
     store = ChatStore(app_env)
-    session = store.list_sessions(USER)[0]
-    store.add_user(session.id, question, USER)
+    session = store.sessions.list(USER)[0]
+    store.sessions.add_user(session.id, question, USER)
     at.session_state["generating"] = {
         "session": session.id,
         "parts": parts,
         "details": {"provider": "test", "question": question},
     }
     at.run()
-    return store.messages(session.id, USER).messages
+    return store.sessions.messages(session.id, USER).messages
 
 
 def test_an_answer_left_without_a_model_is_finished_not_lost(app_env):
@@ -212,7 +212,7 @@ def test_failed_model_call_keeps_the_question_and_says_why(app_env, monkeypatch)
     assert "could not be reached" in reply and "From your notes" in reply
     assert "sk-never-shown" not in "".join(m.value for m in at.markdown)
     store = ChatStore(app_env)
-    messages = store.messages(store.list_sessions(USER)[0].id, USER).messages
+    messages = store.sessions.messages(store.sessions.list(USER)[0].id, USER).messages
     assert messages[0].content == "what is cache-aside?"
     assert messages[1].additional_kwargs["details"]["error"]
 
@@ -227,7 +227,7 @@ def test_a_persona_from_the_library_gets_its_own_chat_once_a_chat_has_begun(app_
     button(at, "Use in chat").click().run()
     assert at.sidebar.radio(key="view").value == "Chat"
     assert any(t.startswith("#### 🎩 Magician") for t in texts(at)) and not at.chat_message
-    sessions = {s.id: s for s in ChatStore(app_env).list_sessions(USER)}
+    sessions = {s.id: s for s in ChatStore(app_env).sessions.list(USER)}
     assert len(sessions) == 2 and sessions[begun].persona is None  # the begun chat is unchanged
 
 
@@ -250,7 +250,7 @@ def test_persona_library_filters_and_favourites(app_env):
     button(at, "🎩 Magician").click().run()
     assert any(t.startswith("### 🎩 Magician") for t in texts(at))
     at.button(key="favourite").click().run()
-    assert "Magician@" in next(iter(ChatStore(app_env).favourites(USER)))
+    assert "Magician@" in next(iter(ChatStore(app_env).personas.favourites(USER)))
     assert at.dataframe[0].value["Name"].iloc[0] == "Magician"  # favourites first
     assert at.dataframe[0].value["★"].iloc[0] == "★"
 
@@ -267,7 +267,7 @@ def test_create_find_use_edit_and_delete_your_own_persona(app_env):
     )
     button(at, "Save persona").click().run()
     assert any("Saved “Sourdough Coach”" in t for t in toasts(at))
-    own = ChatStore(app_env).own_personas(USER)
+    own = ChatStore(app_env).personas.own(USER)
     assert [p.name for p in own] == ["Sourdough Coach"] and own[0].slots == ("level",)
     # found by a typo in the chat, like the notes' own personas
     at.sidebar.radio(key="view").set_value("Chat").run()
@@ -280,12 +280,12 @@ def test_create_find_use_edit_and_delete_your_own_persona(app_env):
     inputs = {t.label: t for t in at.text_input}
     inputs["Name"].set_value("Bread Coach")
     button(at, "Save persona").click().run()
-    assert [p.name for p in ChatStore(app_env).own_personas(USER)] == ["Bread Coach"]
+    assert [p.name for p in ChatStore(app_env).personas.own(USER)] == ["Bread Coach"]
     at.button(key="edit-persona").click().run()
     button(at, "Delete “Bread Coach”").click().run()
-    assert [p.name for p in ChatStore(app_env).own_personas(USER)] == ["Bread Coach"]  # asks first
+    assert [p.name for p in ChatStore(app_env).personas.own(USER)] == ["Bread Coach"]  # asks first
     at.button(key="confirm-delete-persona").click().run()
-    assert ChatStore(app_env).own_personas(USER) == []
+    assert ChatStore(app_env).personas.own(USER) == []
     assert any("Deleted “Bread Coach”" in t for t in toasts(at))
 
 
@@ -308,7 +308,7 @@ def test_sessions_create_switch_rename_delete_with_confirmation(app_env):
 
     again = fresh()  # a new browser session on the same database
     assert set(again.sidebar.selectbox(key="session_select").options) == {"Sharding chat"} | {
-        s.name for s in ChatStore(app_env).list_sessions(USER)
+        s.name for s in ChatStore(app_env).sessions.list(USER)
     }
     again.sidebar.selectbox(key="session_select").set_value(first).run()
     again.button(key="delete").click().run()
@@ -326,15 +326,15 @@ def test_export_and_import_round_trip_with_a_clear_name(app_env):
     at = fresh()
     at.chat_input[0].set_value("what is cache-aside?").run()
     store = ChatStore(app_env)
-    session = store.list_sessions(USER)[0]
-    exported = store.export_json(session.id, USER)
-    markdown = store.export_markdown(session.id, USER)
+    session = store.sessions.list(USER)[0]
+    exported = store.transfer.export_json(session.id, USER)
+    markdown = store.transfer.export_markdown(session.id, USER)
     assert "**You:**" in markdown and "what is cache-aside?" in markdown and "[1] " in markdown
-    imported = store.import_json(exported, USER)
+    imported = store.transfer.import_json(exported, USER)
     assert imported.name == f"{session.name} (imported)"
-    assert json.loads(store.export_json(imported.id, USER))["messages"] == json.loads(exported)["messages"]
+    assert json.loads(store.transfer.export_json(imported.id, USER))["messages"] == json.loads(exported)["messages"]
     with pytest.raises(Exception, match="not a chat session export"):
-        store.import_json('{"hello": 1}', USER)
+        store.transfer.import_json('{"hello": 1}', USER)
     at = fresh()
     options = at.sidebar.selectbox(key="session_select").options
     assert session.name in options and f"{session.name} (imported)" in options
@@ -385,10 +385,10 @@ def test_sign_in_is_asked_when_auth_is_configured(app_env):
 
 def test_two_chats_with_the_same_name_stay_apart(app_env):
     store = ChatStore(app_env)
-    first, second = store.create(USER, "Same name"), store.create(USER, "Same name")
+    first, second = store.sessions.create(USER, "Same name"), store.sessions.create(USER, "Same name")
     at = fresh()
     select = at.sidebar.selectbox(key="session_select")
     assert len(set(select.options)) == len(select.options)  # the picker tells them apart
     select.set_value(first.id).run()
     at.chat_input[0].set_value("what is sharding?").run()
-    assert store.count_messages(first.id) == 2 and store.count_messages(second.id) == 0
+    assert store.sessions.count_messages(first.id) == 2 and store.sessions.count_messages(second.id) == 0

@@ -161,14 +161,14 @@ def test_import_a_chat_and_personas_from_json_files(page, tmp_path):
     personas; each says so, and a file that is not an export is refused with a message."""
     from playwright.sync_api import expect
 
-    from assistant.history import ChatStore
+    from assistant.chat.store import ChatStore
 
     source = ChatStore(f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
-    chat = source.create("", "Kites chat")
-    source.add_user(chat.id, "when is it too windy for kites?", "")
-    (tmp_path / "chat.json").write_text(source.export_json(chat.id, ""), encoding="utf-8")
-    source.save_persona("", name="Kite Coach", prompt="I want you to act as a kite flying coach.")
-    (tmp_path / "personas.json").write_text(source.export_personas(""), encoding="utf-8")
+    chat = source.sessions.create("", "Kites chat")
+    source.sessions.add_user(chat.id, "when is it too windy for kites?", "")
+    (tmp_path / "chat.json").write_text(source.transfer.export_json(chat.id, ""), encoding="utf-8")
+    source.personas.save("", name="Kite Coach", prompt="I want you to act as a kite flying coach.")
+    (tmp_path / "personas.json").write_text(source.transfer.export_personas(""), encoding="utf-8")
     (tmp_path / "not-an-export.json").write_text('{"hello": 1}', encoding="utf-8")
 
     expect(page.locator("#stMain")).to_contain_text("persona prompts", timeout=120_000)

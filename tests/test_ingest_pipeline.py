@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from assistant.service import Assistant
-from assistant.store import chroma_client, read_manifest
+from assistant.core.vectorstore import chroma_client, read_manifest
+from assistant.service import Service
 from ingest.pipeline import IngestError, run_ingest
 from tests.conftest import PROJECT, make_settings
 
 
 def search_paths(settings, query):
-    return [p.breadcrumb for p in Assistant(settings).search(query).passages]
+    return [p.breadcrumb for p in Service(settings).search(query).passages]
 
 
 def test_folder_tree_breadcrumbs_and_search(tmp_path, small_tree):
@@ -42,15 +42,15 @@ def test_incremental_edit_and_delete(tmp_path, small_tree):
     edited = run_ingest(settings)
     assert edited.updated == 1 and edited.added == 0 and edited.removed == 0
     assert edited.unchanged == first.chunks - 1
-    assistant = Assistant(settings)
-    texts = [d for d in assistant.index.collection.get(include=["documents"])["documents"]]
+    service = Service(settings)
+    texts = [d for d in service.index.collection.get(include=["documents"])["documents"]]
     assert any("twelve minutes" in t for t in texts) and not any("ten minutes" in t for t in texts)
 
     edited_manifest = read_manifest(settings)
     (small_tree / "Databases" / "Sharding.md").unlink()
     deleted = run_ingest(settings)
     assert deleted.removed >= 1 and deleted.added == 0 and deleted.files == 1
-    sources = {m["source"] for m in Assistant(settings).index.collection.get(include=["metadatas"])["metadatas"]}
+    sources = {m["source"] for m in Service(settings).index.collection.get(include=["metadatas"])["metadatas"]}
     assert sources == {"Cooking.txt"}
     # The current index and the one before it (a running app may still be answering from it)
     # are left; older ones were dropped after the switch.
@@ -89,7 +89,7 @@ def test_failed_ingest_keeps_the_previous_index(tmp_path, small_tree, monkeypatc
     before = read_manifest(settings)
     (small_tree / "New.md").write_text("- Kites\n    - Fly them on windy days.\n", encoding="utf-8")
 
-    import assistant.embeddings as emb
+    import assistant.core.embeddings as emb
 
     class Broken:
         def embed_documents(self, texts):

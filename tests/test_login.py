@@ -15,7 +15,8 @@ import secrets
 
 import pytest
 
-from assistant.history import ChatStore, HistoryError
+from assistant.chat.schema import HistoryError
+from assistant.chat.store import ChatStore
 from tests.oidc import FIRST_PAGE_MS, send, shoot, sign_in, sign_out, signed_in_app
 from tests.support import CHROMIUM, CHROMIUM_FLAGS
 
@@ -142,16 +143,16 @@ def test_login_two_users_see_only_their_own_chats_forged_id_refused_and_sign_out
 
     # In the database: each one's sessions hold only their own messages, once.
     store = ChatStore(db)
-    (alice_session,) = store.list_sessions(ALICE)
-    (bob_session,) = store.list_sessions(BOB)
-    assert [m.content for m in store.messages(alice_session.id, ALICE).messages][0] == alice_q
-    assert [m.content for m in store.messages(bob_session.id, BOB).messages][0] == bob_q
-    assert store.count_messages(alice_session.id) == store.count_messages(bob_session.id) == 2
+    (alice_session,) = store.sessions.list(ALICE)
+    (bob_session,) = store.sessions.list(BOB)
+    assert [m.content for m in store.sessions.messages(alice_session.id, ALICE).messages][0] == alice_q
+    assert [m.content for m in store.sessions.messages(bob_session.id, BOB).messages][0] == bob_q
+    assert store.sessions.count_messages(alice_session.id) == store.sessions.count_messages(bob_session.id) == 2
     with pytest.raises(HistoryError):
-        store.get(bob_session.id, ALICE)
+        store.sessions.get(bob_session.id, ALICE)
     with pytest.raises(HistoryError):
-        store.messages(bob_session.id, ALICE)
-    bob_before = store.get(bob_session.id, BOB)
+        store.sessions.messages(bob_session.id, ALICE)
+    bob_before = store.sessions.get(bob_session.id, BOB)
 
     # A forged session id: alice's browser says she picked bob's chat. The app keeps her in
     # her own chats, shows nothing of bob's, and what she sends next stays hers.
@@ -171,11 +172,11 @@ def test_login_two_users_see_only_their_own_chats_forged_id_refused_and_sign_out
     ask_and_wait(alice, alice_again, alice.get_by_test_id("stChatMessage").filter(has_text="From your notes").count())
     assert bob_q not in alice.content()
     shoot(alice, work / "alice-after-forged-id.png")
-    assert store.count_messages(bob_session.id) == 2
-    assert store.get(bob_session.id, BOB).updated_at == bob_before.updated_at  # not even touched
-    stored = [str(m.content) for s in store.list_sessions(ALICE) for m in store.messages(s.id, ALICE).messages]
+    assert store.sessions.count_messages(bob_session.id) == 2
+    assert store.sessions.get(bob_session.id, BOB).updated_at == bob_before.updated_at  # not even touched
+    stored = [str(m.content) for s in store.sessions.list(ALICE) for m in store.sessions.messages(s.id, ALICE).messages]
     assert alice_again in stored and bob_q not in stored
-    assert {s.user for s in store.list_sessions(ALICE)} == {ALICE}
+    assert {s.user for s in store.sessions.list(ALICE)} == {ALICE}
 
     # Sign-out: back to "Sign in", nothing of the chats shown, also after a reload; bob is
     # still signed in in his own browser.
@@ -205,4 +206,4 @@ def test_login_is_all_a_signed_out_visitor_sees(signed_in_server, browser):
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     assert [b.inner_text() for b in page.get_by_role("button").all() if b.is_visible()] == ["Sign in"]
     shoot(page, work / "signed-out-visitor.png")
-    assert ChatStore(db).list_sessions("") == []  # no local user's chat was made for the visitor
+    assert ChatStore(db).sessions.list("") == []  # no local user's chat was made for the visitor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.settings import BUNDLED_NOTES
-from assistant.text import compact, dedent_bullets, to_markdown
+from assistant.core.settings import BUNDLED_NOTES
+from assistant.core.text import compact, dedent_bullets, to_markdown
 from ingest.chunking import Chunker, embed_text
 from ingest.outline import clean_title, parse_outline
 from ingest.reading import NoteFileError, decode_bytes, read_note_file, repair_line
@@ -113,8 +113,8 @@ def test_levenshtein_code_attached_to_its_note(bundled):
 def test_chunks_fit_the_embedding_model(bundled):
     from transformers import AutoTokenizer
 
-    from assistant.embeddings import model_path
-    from assistant.settings import Settings
+    from assistant.core.embeddings import model_path
+    from assistant.core.settings import Settings
 
     tokenizer = AutoTokenizer.from_pretrained(model_path(Settings(_env_file=None)))
     *_, chunked = bundled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.personas import Persona, PersonaCatalog, detect_slots, make_persona, split_title
+from assistant.core.personas import Persona, PersonaCatalog, detect_slots, make_persona, split_title
 
 
 def persona(name: str, prompt: str = "I want you to act as someone.", line: int = 1) -> Persona:
@@ -65,7 +65,7 @@ def test_names_by_levenshtein_alias_and_all_words(catalog):
 
 
 def test_fuzzy_search_ranks_duplicates_in_notes_order(catalog):
-    hits = catalog.search("life coch", limit=3)
+    hits = catalog.fuzzy_names("life coch", limit=3)
     assert [p.line for p, _ in hits[:2]] == [7, 8]
 
 

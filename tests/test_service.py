@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from assistant.service import Assistant
-from assistant.settings import NOTES_DIR, Settings
+from assistant.core.settings import NOTES_DIR, Settings
+from assistant.service import Service
 from ingest.pipeline import parse_tree, run_ingest
 from ingest.watch import NotesWatcher
 from tests.conftest import make_settings
@@ -26,27 +26,27 @@ def test_notes_path_defaults_to_the_notes_folder_and_reads_what_is_added(tmp_pat
 
 
 def test_warm_up_racing_requests_builds_one_retriever(bundled_settings, monkeypatch):
-    import assistant.service as service
+    import assistant.service as service_module
 
     built = []
 
-    class Counting(service.Retriever):
+    class Counting(service_module.SearchPipeline):
         def __init__(self, *args, **kwargs):
             built.append(1)
             time.sleep(0.5)  # widen the window in which a second build could start
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(service, "Retriever", Counting)
-    assistant = Assistant(bundled_settings)
-    assistant.start_warmup()
+    monkeypatch.setattr(service_module, "SearchPipeline", Counting)
+    service = Service(bundled_settings)
+    service.start_warmup()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(assistant.search("what is sharding"))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(service.search("what is sharding"))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=300)
     deadline = time.time() + 120
-    while assistant._warming and time.time() < deadline:
+    while service._warming and time.time() < deadline:
         time.sleep(0.1)
     assert built == [1]
     assert len(results) == 4 and len({tuple(p.id for p in r.passages) for r in results}) == 1
@@ -69,36 +69,36 @@ def test_watcher_reingests_a_changed_note_after_a_quiet_second(tmp_path, small_t
     event = watcher.events[0]
     assert event.error is None and event.report.added >= 1 and reloaded
     assert "re-ingested" in event.message
-    assert any(p.source == "Kites.md" for p in Assistant(settings).index.passages)
+    assert any(p.source == "Kites.md" for p in Service(settings).index.passages)
 
 
 def test_a_reingest_by_another_process_is_picked_up(tmp_path, small_tree):
     settings = make_settings(tmp_path / "store", small_tree)
     run_ingest(settings)
-    assistant = Assistant(settings)
-    before = assistant.search("kites on windy days")
+    service = Service(settings)
+    before = service.search("kites on windy days")
     assert not any("Kites" in p.path for p in before.passages)
-    assert assistant.reload_if_reingested() is False  # nothing changed
+    assert service.reload_if_reingested() is False  # nothing changed
     (small_tree / "Kites.md").write_text("- Kites\n    - Fly them on windy days.\n", encoding="utf-8")
     run_ingest(settings)  # as `python -m ingest` would, beside the running app
     old = before.analysis  # the old index still answers meanwhile: it is kept one ingest longer
-    assert old is not None and assistant.search("kites on windy days").passages
-    assert assistant.reload_if_reingested() is True
-    assert any("Kites" in p.path for p in assistant.search("kites on windy days").passages)
+    assert old is not None and service.search("kites on windy days").passages
+    assert service.reload_if_reingested() is True
+    assert any("Kites" in p.path for p in service.search("kites on windy days").passages)
 
 
-def test_first_page_questions_are_only_those_the_notes_answer(assistant):
+def test_first_page_questions_are_only_those_the_notes_answer(service):
     from assistant.starters import example_questions, example_topics, topic_question
 
-    topics = [topic_question(s) for s in example_topics(assistant.sections, count=12)]
+    topics = [topic_question(s) for s in example_topics(service.sections, count=12)]
     refused = set(topics[::2])  # a search that answers every other topic from the notes
 
     def search(query: str):
         return type("Result", (), {"route": "none" if query in refused else "notes"})()
 
-    kept = example_questions(assistant.sections, search, count=4, pool=12)
+    kept = example_questions(service.sections, search, count=4, pool=12)
     assert kept == [q for q in topics if q not in refused][:4]
     # and with the real search: each kept question is answered from the notes, not "nothing relevant"
-    for question in example_questions(assistant.sections, assistant.search):
-        answer = assistant.engine.ask(question)
+    for question in example_questions(service.sections, service.search):
+        answer = service.engine.ask(question)
         assert answer.text.startswith("From your notes on"), (question, answer.text[:80])

@@ -1,0 +1,425 @@
+"""Turning a message into an answer: route it, then answer from the notes or as a persona.
+
+Routing (persona, notes or none) is a step of its own. Notes answers then run one LCEL
+chain with the `NotesRetriever` as a runnable: `grounded_chain` when a model writes the
+answer (its passages numbered, cited as [n]), `extractive_chain` when there is no model
+(the answer quoted from the notes). Either plugs into a LangChain program of your own.
+
+`AnswerEngine.stream()` returns an `AnswerStream`: iterate it for events (a status, the text
+as it is written, then `Done` with the frozen `Answer`), or read `.answer` at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
+
+from assistant.answer.compose import Composer, Composition
+from assistant.answer.followup import refers_back
+from assistant.answer.prompts import condense_prompt, format_documents, notes_prompt, persona_prompt
+from assistant.answer.providers import Provider
+from assistant.answer.records import Answer, AnswerEvent, AnswerMode, Done, Status, TextChunk
+from assistant.core.passages import Passage
+from assistant.core.personas import Persona, PersonaRef
+from assistant.core.settings import Settings
+from assistant.search.retrieval import NotesRetriever, SearchPipeline, SearchResult, from_document
+
+CITATION = re.compile(r"\[(\d{1,3})\]")
+NOTHING = "Nothing relevant in your notes for this question."
+# Prompt-format tokens a small model copies into its output: chat-template markers and the
+# tags that fence the passages. They are never part of an answer.
+FORMAT_TAGS = re.compile(
+    r"</?passages>|<\|[^|>\s]{1,40}\|>|\[/?(?:INST|SYS)\]|<</?SYS>>|</?s>|^\s*(?:assistant|user|system)\s*:\s*",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Modes of the assistant's turns that a model wrote; the app's own messages (persona offers,
+# "nothing relevant", quoted notes) are never shown to a model as its turns.
+MODEL_TURNS: tuple[AnswerMode, ...] = ("notes", "persona")
+BYTES_PER_TOKEN = 3  # a conservative token estimate where no tokenizer is at hand (utf-8 bytes / 3)
+CONDENSE_TURNS = 6  # turns a model sees to rewrite a follow-up as a standalone query
+
+
+def check_citations(text: str, sources: int) -> bool:
+    """A grounded answer cites at least one passage and only passages that exist."""
+    cited = {int(n) for n in CITATION.findall(text)}
+    return bool(cited) and all(1 <= n <= sources for n in cited)
+
+
+def strip_format_tags(text: str) -> str:
+    return FORMAT_TAGS.sub("", text)
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of `text`, over-estimated: English runs about 4 bytes a token, CJK 3 bytes a character."""
+    return len(text.encode("utf-8")) // BYTES_PER_TOKEN + 1
+
+
+def describe_error(exc: BaseException, provider: Provider) -> str:
+    """A short message for the user; never the API key (only the exception's kind and text)."""
+    kind = type(exc).__name__
+    text = str(exc).splitlines()[0][:300] if str(exc) else ""
+    text = re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]{6,}", r"\1***", text)
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403) or "Authentication" in kind or "PermissionDenied" in kind:
+        hint = "the server refused the API key"
+    elif "Timeout" in kind:
+        hint = "the server did not answer in time (LLM_TIMEOUT)"
+    elif "Connect" in kind or "Connection" in kind:
+        hint = "the server could not be reached"
+    elif status == 404 or "NotFound" in kind:
+        hint = "the server does not know this model or endpoint"
+    else:
+        hint = "the model call failed"
+    return f"{provider.label}: {hint} ({kind}: {text})" if text else f"{provider.label}: {hint} ({kind})"
+
+
+def model_history(history: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The conversation as a model should see it: the user's turns and the model's own, words
+    only. The app's offers, notices and quoted notes are left out, so a model never copies them."""
+    out: list[BaseMessage] = []
+    for m in history:
+        if isinstance(m, HumanMessage):
+            out.append(HumanMessage(str(m.content)))
+        elif isinstance(m, AIMessage):
+            details = m.additional_kwargs.get("details")
+            mode = details.get("mode") if isinstance(details, dict) else None
+            if mode is None or mode in MODEL_TURNS:  # no details: a history given by a caller
+                out.append(AIMessage(str(m.content)))
+    return out
+
+
+def fit_history(history: Sequence[BaseMessage], budget_tokens: int, count: Callable[[str], int]) -> list[BaseMessage]:
+    """The newest turns that fit in `budget_tokens`, starting on a user turn (LangChain's trimmer)."""
+    if budget_tokens <= 0 or not history:
+        return []
+    return trim_messages(
+        list(history),
+        max_tokens=budget_tokens,
+        token_counter=lambda msgs: sum(count(str(m.content)) + 4 for m in msgs),
+        strategy="last",
+        start_on="human",
+        allow_partial=False,
+    )
+
+
+# ------------------------------------------------------------------------------ chains
+def grounded_chain(
+    retriever: BaseRetriever,
+    model: BaseChatModel,
+    fit: Callable[[list[BaseMessage], str, str], list[BaseMessage]] | None = None,
+) -> Runnable:
+    """{question, history?, search?} -> {documents, answer}: the retriever's passages numbered in
+    the prompt, the model's answer citing them as [n]; streams the documents, then the answer.
+
+    `search` (default: the question) is what the retriever is given, e.g. a follow-up joined
+    with the conversation; `fit(history, context, question)` trims the history to the window."""
+
+    def history(x: dict) -> list[BaseMessage]:
+        turns = list(x.get("history") or [])
+        return fit(turns, x["context"], x["question"]) if fit is not None else turns
+
+    search = RunnableLambda(lambda x: x.get("search") or x["question"])
+    prompt_inputs = RunnablePassthrough.assign(context=lambda x: format_documents(x["documents"])).assign(
+        history=history
+    )
+    return RunnablePassthrough.assign(documents=search | retriever).assign(
+        answer=prompt_inputs | notes_prompt | model | StrOutputParser()
+    )
+
+
+def extractive_chain(retriever: BaseRetriever, composer: Composer) -> Runnable:
+    """{question} -> Composition: the answer quoted from the retriever's passages (no model)."""
+    return RunnableParallel(documents=itemgetter("question") | retriever, question=itemgetter("question")) | (
+        RunnableLambda(lambda x: composer.compose_documents(x["question"], x["documents"]))
+    )
+
+
+# ------------------------------------------------------------------------------ stream
+@dataclass
+class _Draft:
+    """An answer while the engine writes it; `freeze()` makes the record."""
+
+    question: str
+    provider: Provider
+    text: str = ""
+    mode: AnswerMode = "notes"
+    sources: list[Passage] = field(default_factory=list)
+    persona: PersonaRef | None = None
+    suggestions: list[PersonaRef] = field(default_factory=list)
+    persona_probability: float = 0.0
+    prompt: str | None = None
+    error: str | None = None
+    verified: bool | None = None
+    retrieved: list[Passage] = field(default_factory=list)
+    searched: str = ""
+    truncated: bool = False
+
+    def freeze(self, stopped: bool = False) -> Answer:
+        return Answer(
+            question=self.question,
+            text=self.text.strip(),
+            mode=self.mode,
+            sources=tuple(self.sources),
+            provider=self.provider.label,
+            where=self.provider.where,
+            persona=self.persona,
+            suggestions=tuple(self.suggestions),
+            persona_probability=self.persona_probability,
+            prompt=self.prompt,
+            error=self.error,
+            verified=self.verified,
+            stopped=stopped,
+            retrieved=tuple(self.retrieved),
+            searched=self.searched,
+            truncated=self.truncated,
+        )
+
+
+class AnswerStream:
+    """The events of one answer. Iterate it (`Status`, `TextChunk`s, then `Done`), or read
+    `.answer`, which runs it to the end. `stop()` ends generation and keeps what was written."""
+
+    def __init__(self, run: Iterator[AnswerEvent], draft: _Draft):
+        self._run = run
+        self._draft = draft
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[AnswerEvent]:
+        for event in self._run:
+            if isinstance(event, Done):
+                self._answer = event.answer
+            yield event
+
+    def text(self) -> Iterator[str]:
+        """Only the text, as it comes (what `st.write_stream` takes)."""
+        for event in self:
+            if isinstance(event, TextChunk):
+                yield event.text
+
+    def stop(self) -> Answer:
+        if self._answer is None:
+            self._run.close()
+            self._answer = self._draft.freeze(stopped=True)
+        return self._answer
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        return self._answer
+
+
+# ------------------------------------------------------------------------------ engine
+class AnswerEngine:
+    """Answers from the notes or as a persona; gets the search pipeline, the composer of
+    quoted answers, the settings and (optionally) a chat model with its provider."""
+
+    def __init__(
+        self,
+        pipeline: SearchPipeline,
+        composer: Composer,
+        settings: Settings,
+        model: BaseChatModel | None,
+        provider: Provider,
+        count_tokens: Callable[[str], int] = estimate_tokens,
+        context_tokens: int | None = None,
+    ):
+        self.pipeline = pipeline
+        self.composer = composer
+        self.settings = settings
+        self.model = model
+        self.provider = provider
+        self.count_tokens = count_tokens
+        self.context_tokens = context_tokens or settings.context_tokens
+        self.retriever = NotesRetriever(pipeline=pipeline, k=settings.retrieval_k)
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[BaseMessage] = (),
+        persona: Persona | None = None,
+        slots: dict[str, str] | None = None,
+        own: Sequence[Persona] = (),
+    ) -> Answer:
+        return self.stream(question, history, persona, slots, own).answer
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[BaseMessage] = (),
+        persona: Persona | None = None,
+        slots: dict[str, str] | None = None,
+        own: Sequence[Persona] = (),
+    ) -> AnswerStream:
+        """Raises `QueryError` at once for an empty question; everything else is in the stream.
+        `own`: the asker's own personas, offered and picked like the notes' ones."""
+        q = self.pipeline.clean(question)
+        draft = _Draft(
+            question=q,
+            provider=self.provider,
+            searched=q,
+            truncated=len(" ".join(str(question).split())) > len(q),
+        )
+        turns = model_history(history)
+        if persona is not None:
+            run = self._persona_turn(draft, turns, persona, slots or {})
+        else:
+            run = self._notes_turn(draft, list(history), turns, own)
+        return AnswerStream(run, draft)
+
+    # -------------------------------------------------------------- notes turn
+    def _notes_turn(
+        self, d: _Draft, history: list[BaseMessage], turns: list[BaseMessage], own: Sequence[Persona]
+    ) -> Iterator[AnswerEvent]:
+        yield Status("searching")
+        result, folded = self._route(d.question, history, turns, own)
+        d.searched = result.query if folded else d.searched
+        d.suggestions = [p.ref(result.persona_probabilities.get(p.key)) for p in result.suggestions]
+        d.retrieved = list(result.passages)
+        d.persona_probability = result.probabilities.get("persona", 0.0)
+        if result.persona is not None and not folded:
+            p = result.persona
+            d.persona, d.mode, d.prompt = p.ref(result.persona_probabilities.get(p.key)), "persona-picked", p.prompt
+            d.sources = list(result.passages[:1])
+            d.text = (
+                f"This asks for a persona: {p.emoji} **{p.name}**. Use it in this chat to role-play it, "
+                "or copy its prompt."
+            ).replace("  ", " ")
+            yield from _said(d)
+            return
+        notes = [p for p in result.passages if p.kind == "note"]
+        if not result.relevant or not notes:
+            d.mode, d.text = "none", NOTHING
+            yield from _said(d)
+            return
+        if self.model is None:
+            d.mode = "extractive"
+            composition = extractive_chain(self.retriever, self.composer).invoke({"question": d.searched})
+            d.text, d.sources = composition.text, list(composition.sources)
+            yield from _said(d)
+            return
+        yield from self._grounded(d, turns)
+
+    def _grounded(self, d: _Draft, turns: list[BaseMessage]) -> Iterator[AnswerEvent]:
+        def fit(history: list[BaseMessage], context: str, question: str) -> list[BaseMessage]:
+            fixed = self.count_tokens(notes_prompt.format(context=context, question=question, history=[]))
+            return fit_history(history, self.context_tokens - self.settings.llm_max_tokens - fixed, self.count_tokens)
+
+        chain = grounded_chain(self.retriever, self.model, fit)
+        inputs = {"question": d.question, "search": d.searched, "history": turns}
+
+        def generate() -> Iterator[str]:
+            for chunk in chain.stream(inputs):
+                if "documents" in chunk:
+                    d.sources = [from_document(doc) for doc in chunk["documents"]]
+                if "answer" in chunk:
+                    yield chunk["answer"]
+
+        yield from self._generate(d, generate, fallback=lambda: self._compose(d))
+        if d.mode == "notes":
+            d.verified = check_citations(d.text, len(d.sources))
+        yield Done(d.freeze())
+
+    def _route(
+        self, q: str, history: list[BaseMessage], turns: list[BaseMessage], own: Sequence[Persona]
+    ) -> tuple[SearchResult, bool]:
+        """The message alone, unless it refers back and retrieves better joined with what it refers to."""
+        alone = self.pipeline.search(q, own=own)
+        previous = [str(m.content) for m in history if isinstance(m, HumanMessage)]
+        if not previous or not refers_back(q):
+            return alone, False
+        standalone = None
+        if self.model is not None:
+            try:
+                chain = condense_prompt | self.model | StrOutputParser()
+                rewritten = strip_format_tags(chain.invoke({"history": turns[-CONDENSE_TURNS:], "question": q}))
+                if rewritten.strip() and len(rewritten) < 500:
+                    standalone = rewritten.strip()
+            except Exception:
+                standalone = None  # join the previous question instead
+        folded = self.pipeline.search(standalone or f"{previous[-1]} {q}", own=own)
+        if _retrieval_strength(folded) > _retrieval_strength(alone):
+            return folded, True
+        return alone, False
+
+    def _compose(self, d: _Draft) -> Composition:
+        return extractive_chain(self.retriever, self.composer).invoke({"question": d.searched})
+
+    # ------------------------------------------------------------ persona turn
+    def _persona_turn(
+        self, d: _Draft, turns: list[BaseMessage], persona: Persona, slots: dict[str, str]
+    ) -> Iterator[AnswerEvent]:
+        d.persona, d.mode = persona.ref(), "persona"
+        missing = [s for s in persona.slots if not slots.get(s, "").strip()]
+        prompt = persona.fill(slots)
+        d.prompt = prompt
+        if missing and not turns:
+            d.error = f"this persona needs values for: {', '.join(missing)}"
+            d.text = f"Before the first turn, give values for: {', '.join(missing)}."
+            yield from _said(d)
+            return
+        if self.model is None:
+            d.mode = "persona-prompt"
+            d.text = (
+                "Role-play needs a language model, and none is configured (`LLM_PROVIDER` in `.env`). "
+                f"Until then, copy the {persona.name} prompt into any chat app."
+            )
+            yield from _said(d)
+            return
+        chain = persona_prompt | self.model | StrOutputParser()
+        fixed = self.count_tokens(prompt) + self.count_tokens(d.question)
+        budget = self.context_tokens - self.settings.llm_max_tokens - fixed
+        inputs = {"system": prompt, "history": fit_history(turns, budget, self.count_tokens), "question": d.question}
+        yield from self._generate(d, lambda: chain.stream(inputs), fallback=None)
+        yield Done(d.freeze())
+
+    # ----------------------------------------------------------------- helpers
+    def _generate(
+        self, d: _Draft, stream: Callable[[], Iterator[str]], fallback: Callable[[], Composition] | None
+    ) -> Iterator[AnswerEvent]:
+        """Stream the model, format tags stripped; a provider fault keeps the turn: the quoted
+        answer instead, or the persona's prompt to copy."""
+        yield Status("writing")
+        parts: list[str] = []
+        try:
+            for chunk in stream():
+                clean = strip_format_tags(chunk)
+                parts.append(clean)
+                d.text = "".join(parts)
+                if clean:
+                    yield TextChunk(clean)
+            d.text = strip_format_tags("".join(parts)).strip()
+            if not d.text:
+                raise ValueError("the model returned an empty answer")
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # a provider fault must not lose the turn
+            d.error = describe_error(exc, self.provider)
+            if fallback is not None:
+                composition = fallback()
+                d.mode, d.sources = "extractive", list(composition.sources)
+                d.text = f"⚠️ {d.error}\n\nExtractive answer instead:\n\n{composition.text}"
+            else:
+                d.text = f"⚠️ {d.error}\n\nThe {d.persona.name} prompt is above, ready to copy."
+            yield TextChunk(("\n\n" if parts else "") + d.text)
+
+
+def _said(d: _Draft) -> Iterator[AnswerEvent]:
+    """An answer written at once (no model streaming it): its text, then the record."""
+    yield TextChunk(d.text)
+    yield Done(d.freeze())
+
+
+def _retrieval_strength(result: SearchResult) -> float:
+    """How well a search found something: the best note's cosine under the notes model."""
+    analysis = result.analysis
+    return analysis.signals.notes_best if analysis is not None and analysis.signals is not None else 0.0

@@ -1,0 +1,205 @@
+"""The routing decision: which persona a message means (ranking), and whether it asks for a
+persona, the notes, or nothing the notes hold (one small model over scores and signals).
+
+Both parts are linear models fitted with scikit-learn on a labelled file
+(`python -m assistant fit-router TRAIN.jsonl`) and shipped as `data/router.json`. Their
+inputs are scores, margins and text signals, never persona identities, so a catalog of
+your own works without refitting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from assistant.search.persona_space import PersonaScores
+
+Route = Literal["persona", "notes", "none"]
+ROUTES: tuple[Route, ...] = ("persona", "notes", "none")
+ROUTER_FILE = Path(__file__).parent / "data" / "router.json"
+
+RANK_FEATURES = (
+    "notes_model_z",  # the prompt's cosine under the notes model, standardised over the catalog
+    "notes_model_z_x_known",  # ... weighted by how much the message is in the notes' language
+    "crosslingual_z",  # the name-and-prompt cosine under the cross-lingual model, standardised
+    "crosslingual_z_x_known",
+    "crosslingual_name_z",  # the request's head clause against the name alone, cross-lingual
+    "crosslingual_name_z_x_known",
+    "name_window",  # some run of the message's words spells the name (0-1)
+    "emoji",  # the message carries the persona's emoji
+)
+ROUTE_FEATURES = (
+    "rank_top",
+    "rank_margin",  # the ranker's best score and its lead over the second
+    "persona_notes_model",
+    "persona_crosslingual",
+    "persona_name",  # raw cosines of the best-ranked persona
+    "notes_best",
+    "title_best",  # best note passage (notes model), best section title (cross-lingual)
+    "notes_peak",
+    "title_peak",  # how far the best stands out from the rest (z-score): a topic, not noise
+    "notes_gap",
+    "crosslingual_gap",  # persona minus notes, per model
+    "name_window_best",
+    "emoji",
+    "request",
+    "question",
+    "injection",
+    "injection_similarity",
+    "log_words",
+    "markup",
+    "known",
+    # The notes are in one language: for a foreign message the cross-lingual scores speak,
+    # for a message in the notes' language the notes model does.
+    "title_best_x_foreign",
+    "title_peak_x_foreign",
+    "notes_best_x_known",
+    "persona_crosslingual_x_foreign",
+)
+
+
+@dataclass(frozen=True)
+class MessageSignals:
+    """What the decision needs beyond the persona scores."""
+
+    notes_best: float
+    title_best: float
+    notes_peak: float
+    title_peak: float
+    request: bool
+    question: bool
+    injection: bool
+    injection_similarity: float
+    words: int
+    markup: float
+    known: float  # share of the message's words found in the notes
+    scaffolding: bool
+
+
+def _standardise(values: np.ndarray) -> np.ndarray:
+    return (values - values.mean()) / (values.std() + 1e-6)
+
+
+def rank_matrix(scores: PersonaScores, known: float) -> np.ndarray:
+    """One row of RANK_FEATURES per persona."""
+    notes, cross = _standardise(scores.notes_model), _standardise(scores.crosslingual)
+    name = _standardise(scores.crosslingual_name)
+    return np.stack(
+        [notes, notes * known, cross, cross * known, name, name * known, scores.name_window, scores.emoji], axis=1
+    )
+
+
+def route_vector(rank: np.ndarray, scores: PersonaScores, signals: MessageSignals) -> np.ndarray:
+    """ROUTE_FEATURES of one message, given its persona ranking scores."""
+    order = np.argsort(-rank)
+    top = int(order[0])
+    second = float(rank[order[1]]) if len(order) > 1 else float(rank[top])
+    persona_notes, persona_cross = float(scores.notes_model[top]), float(scores.crosslingual[top])
+    return np.array(
+        [
+            float(rank[top]),
+            float(rank[top]) - second,
+            persona_notes,
+            persona_cross,
+            float(scores.crosslingual_name[top]),
+            signals.notes_best,
+            signals.title_best,
+            signals.notes_peak,
+            signals.title_peak,
+            persona_notes - signals.notes_best,
+            persona_cross - signals.title_best,
+            float(scores.name_window.max(initial=0.0)),
+            float(scores.emoji.max(initial=0.0)),
+            float(signals.request),
+            float(signals.question),
+            float(signals.injection),
+            signals.injection_similarity,
+            math.log1p(signals.words),
+            signals.markup,
+            signals.known,
+            signals.title_best * (1 - signals.known),
+            signals.title_peak * (1 - signals.known),
+            signals.notes_best * signals.known,
+            persona_cross * (1 - signals.known),
+        ],
+        dtype=np.float64,
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Route
+    probabilities: dict[Route, float]
+
+
+@dataclass
+class Router:
+    rank_weights: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # one row per route in ROUTES
+    intercept: np.ndarray
+    fitted_with: str = ""  # the notes model whose cosines the decision was fitted on
+    report: dict | None = None
+
+    def rank(self, matrix: np.ndarray) -> np.ndarray:
+        return matrix @ self.rank_weights
+
+    def decide(self, vector: np.ndarray, scaffolding: bool = False) -> Decision:
+        """The most likely route; scaffolding (fake turns, format tokens) never gets a persona."""
+        logits = self.coef @ ((vector - self.mean) / self.scale) + self.intercept
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        p = {route: float(x) for route, x in zip(ROUTES, probs)}
+        ranked = sorted(ROUTES, key=lambda r: -p[r])
+        route = ranked[0]
+        if scaffolding and route == "persona":
+            route = ranked[1]
+        return Decision(route=route, probabilities=p)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "rank_features": list(RANK_FEATURES),
+                "rank_weights": self.rank_weights.round(6).tolist(),
+                "route_features": list(ROUTE_FEATURES),
+                "routes": list(ROUTES),
+                "mean": self.mean.round(6).tolist(),
+                "scale": self.scale.round(6).tolist(),
+                "coef": self.coef.round(6).tolist(),
+                "intercept": self.intercept.round(6).tolist(),
+                "fitted_with": self.fitted_with,
+                "cross_validation": self.report,
+            },
+            indent=1,
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Router:
+        data = json.loads(text)
+        if data.get("rank_features") != list(RANK_FEATURES) or data.get("route_features") != list(ROUTE_FEATURES):
+            raise ValueError(
+                "the router file was fitted on other features: refit it with `python -m assistant fit-router`"
+            )
+        return cls(
+            rank_weights=np.array(data["rank_weights"]),
+            mean=np.array(data["mean"]),
+            scale=np.array(data["scale"]),
+            coef=np.array(data["coef"]),
+            intercept=np.array(data["intercept"]),
+            fitted_with=data.get("fitted_with", ""),
+            report=data.get("cross_validation"),
+        )
+
+    @classmethod
+    def load(cls, path: Path = ROUTER_FILE) -> Router:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def save(self, path: Path = ROUTER_FILE) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
