@@ -253,6 +253,25 @@ def cmd_settings(args: argparse.Namespace, service: Service) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- export-model
+def cmd_export_model(args: argparse.Namespace, service: Service) -> int:
+    """The one-time ONNX export of the notes model (torch is imported for this only)."""
+    from assistant.core.embeddings import ExportError, export_dir, export_onnx, has_export
+
+    settings = service.settings
+    if has_export(settings):
+        print(f"the notes model is exported already: {export_dir(settings)}")
+        return 0
+    started = time.perf_counter()
+    try:
+        where = export_onnx(settings)
+    except ExportError as exc:
+        print(f"error: {exc}; the model will run under sentence-transformers (torch)", file=sys.stderr)
+        return 1
+    print(f"exported the notes model to {where} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 # ------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assistant", description="Search and chat with your notes.")
@@ -289,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--by", default="subgroup", help="group the figures by this field (subgroup, style, lang)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser("export-model", help="export the notes model to ONNX once (`make install` runs it)")
+    x.set_defaults(func=cmd_export_model)
 
     t = sub.add_parser("settings", help="the settings in effect, or .env.example generated from them")
     t.add_argument("--env-example", action="store_true", help="print .env.example (every setting, described)")

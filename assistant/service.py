@@ -124,7 +124,7 @@ class Service:
     def composer(self) -> Composer:
         from assistant.answer.compose import Composer
 
-        return Composer(self.pipeline, self.sections, self.settings.answer_budget_chars)
+        return Composer(self.pipeline, self.settings.answer_budget_chars)
 
     @cached_property
     def provider_status(self) -> ProviderStatus:

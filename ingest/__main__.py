@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                         "unchanged",
                         "skipped",
                         "problems",
+                        "searchable_seconds",
                         "seconds",
                     )
                 },

@@ -10,12 +10,13 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+from urllib.parse import unquote
 
 from assistant.core.passages import Passage, PassageKind
 from assistant.core.personas import Persona, detect_slots, split_title
-from assistant.core.text import IMAGE, MD_LINK, URL
+from assistant.core.text import IMAGE, MD_LINK, URL, outline_syntax
 
-from .outline import Node, clean_title
+from .outline import Node, clean_title, is_property
 
 CHUNKER_VERSION = "1"
 
@@ -53,14 +54,15 @@ class ChunkedFile:
 
 def embed_text(passage: Passage) -> str:
     """What the model sees: breadcrumb and prose without URLs and markdown noise."""
-    body = IMAGE.sub("", passage.body)
+    body = IMAGE.sub("", outline_syntax(passage.body))
     body = MD_LINK.sub(lambda m: m.group(1), body)
     body = URL.sub("", body)
     body = body.replace("**", "").replace(">>>", "")
     body = re.sub(r"^\s*- ", "", body, flags=re.MULTILINE)
     body = re.sub(r"[ \t]+", " ", body)
     body = re.sub(r"\n\s*\n+", "\n", body).strip()
-    return f"{passage.breadcrumb}\n{body}"
+    also = f" (also: {', '.join(passage.aliases)})" if passage.aliases else ""
+    return f"{passage.breadcrumb}{also}\n{body}"
 
 
 def shorten(title: str, limit: int = 100) -> str:
@@ -82,18 +84,40 @@ def _visible(text: str) -> str:
 
 
 def is_droppable(node: Node) -> bool:
-    """Empty bullets and image-only bullets say nothing; they are knowingly dropped."""
+    """Empty bullets, image-only bullets and property blocks (`type:: [[Command]]`, metadata of
+    their block) say nothing to answer with; they are knowingly dropped."""
+    metadata_only = all(is_property(t) or not t.strip() for _, t in node.body)
+    if is_property(node.raw or node.title) and not node.children and metadata_only:
+        return True
     if node.children or any(t.strip() for _, t in node.body):
         return False
     t = IMAGE.sub("", node.title).strip()
     return t in ("", "-")
 
 
-def file_path_parts(relpath: str, single_file: bool) -> list[str]:
+def page_name(stem: str, properties: dict[str, str] | None = None) -> str:
+    """A page's shown name: its `title` property, else its file name with the encodings outline
+    apps use for characters a file name cannot hold (Logseq: `___` for `/`, `%3F` for `?`)."""
+    title = (properties or {}).get("title", "").strip()
+    return title or unquote(stem.replace("___", "/"))
+
+
+def file_path_parts(relpath: str, single_file: bool, properties: dict[str, str] | None = None) -> list[str]:
     if single_file:
         return []
     p = PurePosixPath(relpath)
-    return [*p.parent.parts, p.stem]
+    return [*p.parent.parts, page_name(p.stem, properties)]
+
+
+def aliases_of(properties: dict[str, str]) -> tuple[str, ...]:
+    """Other names of a page (`alias::`, `aliases:`, `tags::`), for search, never shown as text."""
+    found: list[str] = []
+    for key in ("alias", "aliases", "tags"):
+        for item in re.split(r",\s*", properties.get(key, "")):
+            item = item.strip().strip("[]#\"' ").strip()
+            if item:
+                found.append(item)
+    return tuple(dict.fromkeys(found))
 
 
 class Chunker:
@@ -101,17 +125,20 @@ class Chunker:
         self.max_chars = max_chars
         self.min_chars = min_chars
 
-    def chunk_tree(self, root: Node, source: str, top: list[str]) -> ChunkedFile:
-        """Passages and personas of one file's tree, and the lines knowingly dropped."""
+    def chunk_tree(
+        self, root: Node, source: str, top: list[str], aliases: tuple[str, ...] = (), metadata_lines: list[int] = ()
+    ) -> ChunkedFile:
+        """Passages and personas of one file's tree, and the lines knowingly dropped (the page's
+        metadata among them). `aliases`: the page's other names, kept with each of its passages."""
         chunks: list[_Draft] = []
-        dropped: list[int] = []
+        dropped: list[int] = list(metadata_lines)
         if root.body:
             self._emit_lines(chunks, dropped, top or [PurePosixPath(source).stem], root.body, source)
         for child in root.children:
             self._chunk_node(child, top, source, chunks, dropped)
         drafts = self._merge_tiny(chunks)
         return ChunkedFile(
-            passages=[d.to_passage() for d in drafts],
+            passages=[replace(d.to_passage(), aliases=aliases) for d in drafts],
             personas=[d.persona for d in drafts if d.persona is not None],
             dropped=dropped,
             lines=[[n for n, _ in d.lines] for d in drafts],
@@ -127,8 +154,8 @@ class Chunker:
         source: str,
         kind: PassageKind = "note",
     ) -> None:
-        kept = [(n, t) for n, t in lines if t.strip()]
-        dropped.extend(n for n, t in lines if not t.strip())
+        kept = [(n, t) for n, t in lines if t.strip() and not is_property(t)]
+        dropped.extend(n for n, t in lines if not t.strip() or is_property(t))
         if kept:
             for piece in self._split_lines(kept):
                 chunks.append(_Draft(path=list(path), lines=piece, source=source, kind=kind))

@@ -22,6 +22,14 @@ FENCE_CLOSE = re.compile(r"^\s*```\s*(?:>>>)?\s*$")
 LINK_HEADING = re.compile(r"\[\s*\*\*\s*Link\s*\*\*\s*\]\([^)]*\)")
 BOLD_ONLY = re.compile(r"^\*\*(?P<t>[^*]+)\*\*$")
 CODE_EQ = re.compile(r"\u2015| \u2194 ")
+# Outline properties (Logseq `key:: value`, on a page's first lines or under a block) and YAML
+# front matter (`---` … `---`): metadata of the page or the block, never text to answer with.
+PROPERTY = re.compile(r"^\s*(?:[-*+]\s+)?(?P<key>[A-Za-z][\w-]*)::(?:\s+(?P<value>.*))?\s*$")
+FRONT_MATTER_FENCE = "---"
+FRONT_MATTER_MAX_LINES = 60
+YAML_KEY = re.compile(r"^(?P<key>[A-Za-z][\w-]*):\s*(?P<value>.*)$")
+DESCRIPTION = re.compile(r"^\s*description::?\s*(?P<text>.+?)\s*$", re.IGNORECASE)
+HEADING_MARK = re.compile(r"^#{1,6}\s+")  # "- ## Usage": a heading written as a bullet
 SEP = "\x00"
 
 
@@ -57,6 +65,39 @@ class Node:
 class ParseResult:
     root: Node
     warnings: list[IngestProblem]  # file left empty: the caller knows it
+    properties: dict[str, str] = field(default_factory=dict)  # the page's own (title, alias, tags)
+    metadata_lines: list[int] = field(default_factory=list)  # front matter and property lines
+
+
+def is_property(line: str) -> bool:
+    return bool(PROPERTY.match(line))
+
+
+def page_properties(lines: list[str]) -> tuple[dict[str, str], list[int]]:
+    """The page's properties: YAML front matter, then `key:: value` lines before its first
+    bullet or heading; and the numbers of those lines (metadata, not text)."""
+    props: dict[str, str] = {}
+    used: list[int] = []
+    start = 0
+    if lines and lines[0].strip() == FRONT_MATTER_FENCE:
+        end = next((i for i in range(1, min(len(lines), FRONT_MATTER_MAX_LINES)) if lines[i].strip() == "---"), None)
+        if end is not None:
+            for i in range(1, end):
+                m = YAML_KEY.match(lines[i].strip())
+                if m:
+                    props[m.group("key").lower()] = m.group("value").strip().strip("'\"")
+            used = list(range(1, end + 2))
+            start = end + 1
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if not line.strip():
+            continue
+        m = PROPERTY.match(line)
+        if not m or line.lstrip().startswith(("-", "*", "+")):
+            break
+        props[m.group("key").lower()] = (m.group("value") or "").strip()
+        used.append(i + 1)
+    return props, used
 
 
 def _indent_unit(lines: list[str]) -> int:
@@ -81,8 +122,16 @@ def repair_code_line(text: str) -> str:
 
 
 def parse_outline(lines: list[str], title: str = "") -> ParseResult:
-    """Build the tree. Never raises on odd input; oddities become warnings."""
+    """Build the tree. Never raises on odd input; oddities become warnings. The page's
+    properties and front matter are read as metadata and their lines left out of the tree."""
+    properties, metadata_lines = page_properties(lines)
     root = Node(title=title, line=0, depth=-1)
+    # A page's description is what the page says of itself: its opening text, not metadata.
+    described = [n for n in metadata_lines if DESCRIPTION.match(lines[n - 1])]
+    for number in described:
+        root.body.append((number, DESCRIPTION.match(lines[number - 1]).group("text")))
+    metadata_lines = [n for n in metadata_lines if n not in described]
+    skip = set(metadata_lines) | set(described)
     stack: list[Node] = [root]
     warnings: list[IngestProblem] = []
     unit = _indent_unit(lines)
@@ -91,6 +140,8 @@ def parse_outline(lines: list[str], title: str = "") -> ParseResult:
     saw_tab_mix = False
 
     for number, line in enumerate(lines, start=1):
+        if number in skip:
+            continue
         current = stack[-1]
         if fence_open_at:
             current.body.append((number, line))
@@ -145,7 +196,7 @@ def parse_outline(lines: list[str], title: str = "") -> ParseResult:
             )
         )
     restructure(root)
-    return ParseResult(root=root, warnings=warnings)
+    return ParseResult(root=root, warnings=warnings, properties=properties, metadata_lines=metadata_lines)
 
 
 # ----------------------------------------------------------------------------- titles
@@ -167,6 +218,7 @@ def title_parts(raw: str) -> list[str]:
 
 
 def clean_title(raw: str) -> str:
+    raw = HEADING_MARK.sub("", raw.strip())
     return " / ".join(title_parts(raw)) or raw.strip()
 
 

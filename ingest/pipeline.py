@@ -14,7 +14,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock, Timeout
 
-from assistant.core.embeddings import CROSSLINGUAL_KEY, model_key
+from assistant.core.embeddings import CROSSLINGUAL_KEY, EXPORT_VERSION, model_key
 from assistant.core.passages import Passage
 from assistant.core.personas import Persona, PersonaCatalog
 from assistant.core.settings import Settings
@@ -35,7 +34,8 @@ from assistant.core.vectorstore import (
     write_manifest,
 )
 
-from .chunking import CHUNKER_VERSION, Chunker, assign_ids, embed_text, file_path_parts
+from .chunking import CHUNKER_VERSION, Chunker, aliases_of, assign_ids, embed_text, file_path_parts
+from .crosslingual import fill_crosslingual
 from .outline import parse_outline
 from .reading import NoteFileError, discover, file_digest, read_note_file
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # chromadb is imported only when something is written
     from chromadb.api.models.Collection import Collection
 
 Progress = Callable[[str, int, int], None]
-ViewKind = Literal["persona", "persona_name", "title"]
+CrosslingualMode = Literal["now", "later"]
 COPY_BATCH = 256
 
 
@@ -66,6 +66,7 @@ class IngestReport:
     seconds: float = 0.0
     collection: str = ""
     dropped_lines: int = 0
+    searchable_seconds: float = 0.0  # when the notes could be searched in English
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,50 +82,36 @@ class ParsedTree:
     dropped_lines: int
 
 
-@dataclass(frozen=True)
-class View:
-    """One text the cross-lingual model embeds: a persona's prompt or name, a section title."""
-
-    id: str
-    kind: ViewKind
-    text: str
-    persona: str = ""
-
-    @property
-    def as_query(self) -> bool:
-        """Names meet the head of a request, query to query; the rest are passages."""
-        return self.kind == "persona_name"
-
-    def metadata(self) -> dict:
-        return {"kind": self.kind, "persona": self.persona, "title": self.text if self.kind == "title" else ""}
-
-
 def _code_digest() -> str:
     """The reading, parsing and chunking code itself: a change to it re-chunks the notes."""
     h = hashlib.sha256()
-    for name in ("reading.py", "outline.py", "chunking.py"):
+    for name in ("reading.py", "outline.py", "chunking.py", "crosslingual.py"):
         h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:12]
 
 
 def config_key(settings: Settings) -> str:
     raw = (
-        f"{CHUNKER_VERSION}|{_code_digest()}|{model_key(settings)}|{CROSSLINGUAL_KEY}|"
-        f"{settings.chunk_max_chars}|{settings.chunk_min_chars}"
+        f"{CHUNKER_VERSION}|{_code_digest()}|{model_key(settings)}|{CROSSLINGUAL_KEY}|{EXPORT_VERSION}|"
+        f"{settings.chunk_max_chars}|{settings.chunk_min_chars}|{settings.follow_symlinks}"
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def parse_tree(root: Path, settings: Settings) -> ParsedTree:
     """Read, repair, parse and chunk every note file; a bad file becomes a problem entry."""
-    found = discover(root)
+    discovery = discover(root, settings.follow_symlinks)
+    found = discovery.files
     single = root.is_file()
     chunker = Chunker(settings.chunk_max_chars, settings.chunk_min_chars)
     passages: list[Passage] = []
     personas: list[Persona] = []
     digests: dict[str, str] = {}
     failed: dict[str, str] = {}
-    problems: list[IngestProblem] = []
+    problems: list[IngestProblem] = [
+        IngestProblem(rel, "skipped: a link to a file outside the notes folder (FOLLOW_SYMLINKS=true reads it)")
+        for rel in discovery.outside
+    ]
     dropped = 0
     for path, rel in found:
         try:
@@ -135,7 +122,12 @@ def parse_tree(root: Path, settings: Settings) -> ParsedTree:
             continue
         parsed = parse_outline(note.lines)
         problems.extend(replace(w, file=rel) for w in parsed.warnings)
-        chunked = chunker.chunk_tree(parsed.root, rel, file_path_parts(rel, single))
+        top = file_path_parts(rel, single, parsed.properties)
+        chunked = chunker.chunk_tree(parsed.root, rel, top, aliases_of(parsed.properties), parsed.metadata_lines)
+        if not chunked.passages and parsed.properties:
+            problems.append(IngestProblem(rel, "holds only page properties: nothing to search", warning=True))
+            failed[rel] = note.sha256
+            continue
         if not chunked.passages:
             problems.append(IngestProblem(rel, "no notes found in file"))
             failed[rel] = note.sha256
@@ -154,24 +146,6 @@ def parse_tree(root: Path, settings: Settings) -> ParsedTree:
     )
 
 
-def crosslingual_views(passages: list[Passage], personas: list[Persona]) -> list[View]:
-    """Persona prompts and names, and every distinct section title (the titles of sections
-    with sub-sections of their own too), with content-derived ids."""
-
-    def vid(kind: str, text: str) -> str:
-        return hashlib.sha256(f"{CROSSLINGUAL_KEY}\x00{kind}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[
-            :32
-        ]
-
-    views = [
-        View(vid("persona", f"{p.key}\x00{p.crosslingual_text}"), "persona", p.crosslingual_text, p.key)
-        for p in personas
-    ]
-    views += [View(vid("persona_name", f"{p.key}\x00{p.name}"), "persona_name", p.name, p.key) for p in personas]
-    titles = dict.fromkeys(t for p in passages if p.kind == "note" for t in p.path if t)
-    return views + [View(vid("title", t), "title", t) for t in titles]
-
-
 def _safe_digest(path: Path) -> str:
     try:
         return file_digest(path)
@@ -184,8 +158,8 @@ def _quick_unchanged(root: Path, settings: Settings, manifest: Manifest | None) 
     if manifest is None or manifest.config_key != config_key(settings) or manifest.notes_path != str(root):
         return False
     try:
-        found = discover(root)
-        digests = {rel: file_digest(path) for path, rel in found}
+        discovery = discover(root, settings.follow_symlinks)
+        digests = {rel: file_digest(path) for path, rel in discovery.files}
     except OSError:
         return False
     return digests == {**manifest.files, **manifest.failed_files}
@@ -196,8 +170,11 @@ def run_ingest(
     path: Path | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
+    crosslingual: CrosslingualMode = "now",
 ) -> IngestReport:
-    """Ingest the notes tree at `path` (default NOTES_PATH) into the store."""
+    """Ingest the notes tree at `path` (default NOTES_PATH) into the store. The English index
+    first; then, with `crosslingual="now"`, the cross-lingual views (`"later"` leaves them to
+    `fill_pending`, e.g. the app's background thread)."""
     started = time.perf_counter()
     root = Path(path or settings.notes_path).expanduser().resolve()
     if not root.exists():
@@ -214,6 +191,8 @@ def run_ingest(
     try:
         previous = read_manifest(settings)
         if not rebuild and _quick_unchanged(root, settings, previous):
+            if crosslingual == "now" and not previous.crosslingual:
+                fill_crosslingual(settings, progress)
             return IngestReport(
                 files=len(previous.files),
                 chunks=previous.chunks,
@@ -237,6 +216,9 @@ def run_ingest(
             detail = "; ".join(f"{p.file}: {p.message}" for p in tree.problems) or "no note files found"
             raise IngestError(f"nothing could be ingested from {root} ({detail})")
         _write_collections(settings, root, tree, previous, rebuild, report, progress)
+        report.searchable_seconds = round(time.perf_counter() - started, 3)
+        if crosslingual == "now":
+            fill_crosslingual(settings, progress)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     finally:
@@ -277,17 +259,11 @@ def _write_collections(
     report: IngestReport,
     progress: Progress | None,
 ) -> None:
+    """The English index: passages embedded by the notes model (vectors of unchanged passages
+    copied from the previous collection), the persona catalog, and the
+    manifest that switches readers to them. The cross-lingual views come after (`crosslingual`)."""
     client = chroma_client(settings)
     old, old_meta = _existing(client, None if rebuild or previous is None else previous.collection)
-    old_xl, old_xl_meta = _existing(client, None if rebuild or previous is None else previous.crosslingual)
-
-    # The cross-lingual model needs no torch: it embeds its new views on one thread while the
-    # notes model is imported and loaded on the other (an import uses one core for seconds).
-    views = crosslingual_views(tree.passages, tree.personas)
-    fresh_views = [v for v in views if v.id not in old_xl_meta]
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosslingual")
-    pending: Future | None = pool.submit(_embed_views, fresh_views) if fresh_views else None
-
     new_ids = {p.id for p in tree.passages}
     keep = [p for p in tree.passages if p.id in old_meta]
     fresh = [p for p in tree.passages if p.id not in old_meta]
@@ -299,7 +275,6 @@ def _write_collections(
     report.removed = sum(gone.values()) - report.updated
 
     name = f"{settings.collection_prefix}-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
-    xl_name = f"{name}-xl"
     target = open_collection(client, name, create=True)
     try:
         total = len(tree.passages)
@@ -324,24 +299,6 @@ def _write_collections(
                 done += len(batch)
                 if progress:
                     progress("embed", done, total)
-        xl = open_collection(client, xl_name, create=True)
-        kept_views = [v for v in views if v.id in old_xl_meta]
-        if kept_views:
-            _copy(
-                old_xl, xl, [v.id for v in kept_views], [v.text for v in kept_views], [v.metadata() for v in kept_views]
-            )
-        if pending is not None:
-            if progress:
-                progress("cross-lingual", total, total)
-            vectors = pending.result()
-            for i in range(0, len(fresh_views), COPY_BATCH):
-                batch = fresh_views[i : i + COPY_BATCH]
-                xl.add(
-                    ids=[v.id for v in batch],
-                    embeddings=vectors[i : i + COPY_BATCH].tolist(),
-                    documents=[v.text for v in batch],
-                    metadatas=[v.metadata() for v in batch],
-                )
         manifest = Manifest(
             collection=name,
             notes_path=str(root),
@@ -353,42 +310,25 @@ def _write_collections(
             ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             problems=tree.problems,
             dropped_lines=tree.dropped_lines,
-            crosslingual=xl_name,
+            crosslingual="",  # filled in behind (`crosslingual.fill_crosslingual`)
         )
-        PersonaCatalog(tree.personas).save(Path(settings.store_dir) / manifest.catalog_file)
+        store_dir = Path(settings.store_dir)
+        PersonaCatalog(tree.personas).save(store_dir / manifest.catalog_file)
         write_manifest(settings, manifest)  # the switch: readers now see the new index
     except BaseException:
-        for col_name in (name, xl_name):
-            try:
-                client.delete_collection(col_name)
-            except Exception:
-                pass
+        try:
+            client.delete_collection(name)
+        except Exception:
+            pass
         raise
-    finally:
-        pool.shutdown(wait=True)
     report.personas = len(tree.personas)
     report.collection = name
     # The previous index stays one ingest longer: a server that loaded it may be answering from
     # it right now (it moves to the new one on its next run); the next ingest drops it.
-    previous_names = {previous.collection, previous.crosslingual} if previous is not None else set()
-    _cleanup(settings, client, keep={name, xl_name} | {n for n in previous_names if n})
-
-
-def _embed_views(views: list[View]):
-    """Vectors row for row with `views`: names as queries, the rest as passages."""
-    import numpy as np
-
-    from assistant.core.embeddings import get_crosslingual
-
-    model = get_crosslingual()
-    queries = [i for i, v in enumerate(views) if v.as_query]
-    passages = [i for i, v in enumerate(views) if not v.as_query]
-    out = np.zeros((len(views), 384), dtype=np.float32)
-    if queries:
-        out[queries] = model.embed_queries([views[i].text for i in queries])
-    if passages:
-        out[passages] = model.embed_passages([views[i].text for i in passages])
-    return out
+    kept = {name, f"{name}-xl"}
+    if previous is not None:
+        kept |= {previous.collection, previous.crosslingual}
+    _cleanup(settings, client, keep={n for n in kept if n})
 
 
 def _cleanup(settings: Settings, client: ClientAPI, keep: set[str]) -> None:
@@ -404,3 +344,17 @@ def _cleanup(settings: Settings, client: ClientAPI, keep: set[str]) -> None:
     for path in Path(settings.store_dir).glob(f"personas-{prefix}*.json"):
         if path.name[len("personas-") : -len(".json")] not in keep:
             path.unlink(missing_ok=True)
+
+
+def fill_pending(settings: Settings, progress: Progress | None = None, wait: float = 0.0) -> bool:
+    """The cross-lingual views of the current index, if an ingest left them to be filled in
+    behind (`crosslingual="later"`); under the ingest lock. True when it filled them."""
+    lock = FileLock(str(Path(settings.store_dir) / "ingest.lock"))
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        return False  # an ingest is running: it fills them itself
+    try:
+        return fill_crosslingual(settings, progress) is not None
+    finally:
+        lock.release()

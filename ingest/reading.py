@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import ftfy
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
+TAB_WIDTH = 4  # outlines indented with tabs (Logseq) read as 4 spaces a level
+LEADING_SPACE = re.compile(r"^[ \t]+")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
@@ -26,22 +30,50 @@ class NoteFile:
     repaired_lines: int
 
 
-def discover(root: Path) -> list[tuple[Path, str]]:
-    """Note files under `root` (or `root` itself), sorted, with their relative paths."""
+@dataclass(frozen=True)
+class Discovery:
+    """The note files under a root, and the links skipped because they lead outside it."""
+
+    files: list[tuple[Path, str]]  # (path, relative path), sorted
+    outside: list[str]  # relative paths of symbolic links that resolve outside the root
+
+
+def discover(root: Path, follow_symlinks: bool = False) -> Discovery:
+    """Note files under `root` (or `root` itself), sorted, with their relative paths. A file or
+    folder link that resolves outside `root` is skipped (and listed) unless `follow_symlinks`:
+    nothing outside the notes folder is read by surprise."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"notes path does not exist: {root}")
     if root.is_file():
-        return [(root, root.name)]
-    found = []
-    for path in sorted(root.rglob("*")):
-        if (
-            path.is_file()
-            and path.suffix.lower() in NOTE_SUFFIXES
-            and not any(part.startswith(".") for part in path.relative_to(root).parts)
-        ):
+        return Discovery([(root, root.name)], [])
+    real_root = root.resolve()
+    found: list[tuple[Path, str]] = []
+    outside: list[str] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in list(dirs):
+            link = here / name
+            if link.is_symlink() and not _inside(link, real_root) and not follow_symlinks:
+                outside.append(link.relative_to(root).as_posix())
+                dirs.remove(name)
+        for name in sorted(files):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in NOTE_SUFFIXES or not path.is_file():
+                continue
+            if not follow_symlinks and not _inside(path, real_root):
+                outside.append(path.relative_to(root).as_posix())
+                continue
             found.append((path, path.relative_to(root).as_posix()))
-    return found
+    return Discovery(sorted(found, key=lambda f: f[1]), sorted(outside))
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(real_root)
+    except OSError:
+        return False
 
 
 def file_digest(path: Path) -> str:
@@ -93,7 +125,7 @@ def read_note_file(path: Path, relpath: str) -> NoteFile:
     raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if raw_lines and raw_lines[-1] == "":
         raw_lines.pop()
-    lines = [repair_line(line) for line in raw_lines]
+    lines = [LEADING_SPACE.sub(lambda m: m.group(0).expandtabs(TAB_WIDTH), repair_line(line)) for line in raw_lines]
     repaired = sum(a != b for a, b in zip(raw_lines, lines))
     return NoteFile(
         path=path,

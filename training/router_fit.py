@@ -122,7 +122,7 @@ def outcome(router: Router, ex: Example) -> dict:
     """What `search` would answer for this example, and whether it is right."""
     a = ex.analysis
     rank = a.matrix @ router.rank_weights
-    order = [int(i) for i in np.argsort(-rank)]
+    order = [int(i) for i in np.argsort(-rank) if not a.space.jailbreak[int(i)]]
     if ex.name_match is not None:
         pick, route = ex.name_match, "persona"
     else:
@@ -130,7 +130,7 @@ def outcome(router: Router, ex: Example) -> dict:
             route_vector(rank, a.scores, a.signals), scaffolding=a.signals.scaffolding or a.signals.injection
         )
         route = decision.route
-        pick = order[0] if route == "persona" else None
+        pick = order[0] if route == "persona" and order else None
     suggestions = [i for i in order if i != pick][:SUGGESTIONS]
     return {
         "route": route,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
 from langchain_core.output_parsers import StrOutputParser
@@ -23,14 +24,13 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
 
 from assistant.answer.compose import Composer, Composition
-from assistant.answer.followup import refers_back
 from assistant.answer.prompts import condense_prompt, format_documents, notes_prompt, persona_prompt
 from assistant.answer.providers import Provider
 from assistant.answer.records import Answer, AnswerEvent, AnswerMode, Done, Status, TextChunk
 from assistant.core.passages import Passage
 from assistant.core.personas import Persona, PersonaRef
 from assistant.core.settings import Settings
-from assistant.search.retrieval import NotesRetriever, SearchPipeline, SearchResult, from_document
+from assistant.search.retrieval import NotesRetriever, SearchPipeline, SearchResult, from_document, to_document
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 NOTHING = "Nothing relevant in your notes for this question."
@@ -111,10 +111,21 @@ def fit_history(history: Sequence[BaseMessage], budget_tokens: int, count: Calla
 
 
 # ------------------------------------------------------------------------------ chains
+Keep = Callable[[Document], bool]
+
+
+def _kept(retriever: BaseRetriever, keep: Keep | None) -> Runnable:
+    """The retriever, its documents filtered by `keep` (a follow-up's topic) when given."""
+    if keep is None:
+        return retriever
+    return retriever | RunnableLambda(lambda docs: [d for d in docs if keep(d)] or docs)
+
+
 def grounded_chain(
     retriever: BaseRetriever,
     model: BaseChatModel,
     fit: Callable[[list[BaseMessage], str, str], list[BaseMessage]] | None = None,
+    keep: Keep | None = None,
 ) -> Runnable:
     """{question, history?, search?} -> {documents, answer}: the retriever's passages numbered in
     the prompt, the model's answer citing them as [n]; streams the documents, then the answer.
@@ -130,14 +141,15 @@ def grounded_chain(
     prompt_inputs = RunnablePassthrough.assign(context=lambda x: format_documents(x["documents"])).assign(
         history=history
     )
-    return RunnablePassthrough.assign(documents=search | retriever).assign(
+    return RunnablePassthrough.assign(documents=search | _kept(retriever, keep)).assign(
         answer=prompt_inputs | notes_prompt | model | StrOutputParser()
     )
 
 
-def extractive_chain(retriever: BaseRetriever, composer: Composer) -> Runnable:
+def extractive_chain(retriever: BaseRetriever, composer: Composer, keep: Keep | None = None) -> Runnable:
     """{question} -> Composition: the answer quoted from the retriever's passages (no model)."""
-    return RunnableParallel(documents=itemgetter("question") | retriever, question=itemgetter("question")) | (
+    documents = itemgetter("question") | _kept(retriever, keep)
+    return RunnableParallel(documents=documents, question=itemgetter("question")) | (
         RunnableLambda(lambda x: composer.compose_documents(x["question"], x["documents"]))
     )
 
@@ -161,6 +173,7 @@ class _Draft:
     retrieved: list[Passage] = field(default_factory=list)
     searched: str = ""
     truncated: bool = False
+    keep: Keep | None = None  # a follow-up keeps to its topics (not part of the answer)
 
     def freeze(self, stopped: bool = False) -> Answer:
         return Answer(
@@ -241,6 +254,9 @@ class AnswerEngine:
         self.count_tokens = count_tokens
         self.context_tokens = context_tokens or settings.context_tokens
         self.retriever = NotesRetriever(pipeline=pipeline, k=settings.retrieval_k)
+        # Quoted answers choose from twice as many passages: some hold only headings or
+        # templates, which the composer passes over.
+        self.quote_retriever = NotesRetriever(pipeline=pipeline, k=2 * settings.retrieval_k)
 
     def ask(
         self,
@@ -281,8 +297,10 @@ class AnswerEngine:
         self, d: _Draft, history: list[BaseMessage], turns: list[BaseMessage], own: Sequence[Persona]
     ) -> Iterator[AnswerEvent]:
         yield Status("searching")
-        result, folded = self._route(d.question, history, turns, own)
+        result, keep = self._route(d.question, history, turns, own)
+        folded = keep is not None
         d.searched = result.query if folded else d.searched
+        d.keep = keep
         d.suggestions = [p.ref(result.persona_probabilities.get(p.key)) for p in result.suggestions]
         d.retrieved = list(result.passages)
         d.persona_probability = result.probabilities.get("persona", 0.0)
@@ -303,7 +321,7 @@ class AnswerEngine:
             return
         if self.model is None:
             d.mode = "extractive"
-            composition = extractive_chain(self.retriever, self.composer).invoke({"question": d.searched})
+            composition = extractive_chain(self.quote_retriever, self.composer, d.keep).invoke({"question": d.searched})
             d.text, d.sources = composition.text, list(composition.sources)
             yield from _said(d)
             return
@@ -314,7 +332,7 @@ class AnswerEngine:
             fixed = self.count_tokens(notes_prompt.format(context=context, question=question, history=[]))
             return fit_history(history, self.context_tokens - self.settings.llm_max_tokens - fixed, self.count_tokens)
 
-        chain = grounded_chain(self.retriever, self.model, fit)
+        chain = grounded_chain(self.retriever, self.model, fit, d.keep)
         inputs = {"question": d.question, "search": d.searched, "history": turns}
 
         def generate() -> Iterator[str]:
@@ -331,12 +349,14 @@ class AnswerEngine:
 
     def _route(
         self, q: str, history: list[BaseMessage], turns: list[BaseMessage], own: Sequence[Persona]
-    ) -> tuple[SearchResult, bool]:
-        """The message alone, unless it refers back and retrieves better joined with what it refers to."""
+    ) -> tuple[SearchResult, Keep | None]:
+        """The message alone, or joined with the conversation when that retrieves the notes
+        better (compared, not guessed from words: a follow-up in any language is joined). A
+        joined search keeps to the previous turn's topic and the message's own: never a third."""
         alone = self.pipeline.search(q, own=own)
         previous = [str(m.content) for m in history if isinstance(m, HumanMessage)]
-        if not previous or not refers_back(q):
-            return alone, False
+        if not previous or alone.persona_reason == "name":
+            return alone, None
         standalone = None
         if self.model is not None:
             try:
@@ -346,13 +366,29 @@ class AnswerEngine:
                     standalone = rewritten.strip()
             except Exception:
                 standalone = None  # join the previous question instead
-        folded = self.pipeline.search(standalone or f"{previous[-1]} {q}", own=own)
-        if _retrieval_strength(folded) > _retrieval_strength(alone):
-            return folded, True
-        return alone, False
+        joined = self.pipeline.search(standalone or f"{previous[-1]} {q}", own=own)
+        if joined.route != "notes" or not self._disambiguates(joined, alone):
+            return alone, None
+        before = self.pipeline.search(previous[-1])
+        topics = {topic_of(p) for p in before.passages[:1] + alone.passages[:1] if p.kind == "note"}
+
+        def keep(document: Document) -> bool:
+            path = tuple(document.metadata.get("path") or ())
+            return any(path[: len(t)] == t for t in topics)
+
+        joined.passages = [p for p in joined.passages if keep(to_document(p))] or joined.passages
+        return joined, keep
+
+    @staticmethod
+    def _disambiguates(joined: SearchResult, alone: SearchResult) -> bool:
+        """The conversation makes the search more decisive: its best passage stands further
+        above the rest (z-score, both models) than the message's alone. "and its disadvantages?"
+        finds every section's disadvantages alike; with "sharding" before it, one stands out.
+        "what is cache-aside?" stands out alone, whatever came before."""
+        return decisiveness(joined) > decisiveness(alone)
 
     def _compose(self, d: _Draft) -> Composition:
-        return extractive_chain(self.retriever, self.composer).invoke({"question": d.searched})
+        return extractive_chain(self.quote_retriever, self.composer, d.keep).invoke({"question": d.searched})
 
     # ------------------------------------------------------------ persona turn
     def _persona_turn(
@@ -419,7 +455,15 @@ def _said(d: _Draft) -> Iterator[AnswerEvent]:
     yield Done(d.freeze())
 
 
-def _retrieval_strength(result: SearchResult) -> float:
-    """How well a search found something: the best note's cosine under the notes model."""
-    analysis = result.analysis
-    return analysis.signals.notes_best if analysis is not None and analysis.signals is not None else 0.0
+def decisiveness(result: SearchResult) -> float:
+    """How far a search's best passage stands above the others, under both models (the notes
+    model counted for the share of the message in the notes' words)."""
+    signals = result.analysis.signals if result.analysis is not None else None
+    if signals is None:
+        return 0.0
+    return signals.known * signals.notes_peak + signals.crosslingual_peak
+
+
+def topic_of(passage: Passage) -> tuple[str, ...]:
+    """The topic a passage belongs to: its parent section (the passage's own when at the top)."""
+    return passage.path[:-1] if len(passage.path) > 1 else passage.path

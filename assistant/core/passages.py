@@ -4,13 +4,18 @@ the browser shows and exports list. Every front end serialises it with `to_dict`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
 from assistant.core.text import compact, is_link_only
 
 PassageKind = Literal["note", "persona"]
+
+
+def notes_order(passage: Passage) -> tuple:
+    """The order of passages in the notes (file, then line), the same in ingest and search."""
+    return (passage.source, passage.first_line, passage.last_line, passage.id)
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class Passage:
     kind: PassageKind = "note"
     persona: str | None = None  # the persona key ("Name@line") of a persona passage
     score: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    aliases: tuple[str, ...] = ()  # other names of its page (alias, tags): searched, never shown
 
     @property
     def breadcrumb(self) -> str:
@@ -89,6 +94,8 @@ class Passage:
         }
         if self.persona is not None:
             meta["persona"] = self.persona
+        if self.aliases:
+            meta["aliases"] = json.dumps(list(self.aliases), ensure_ascii=False)
         return meta
 
     @property
@@ -108,6 +115,7 @@ class Passage:
             last_line=int(meta["last_line"]),
             kind=meta.get("kind", "note"),
             persona=meta.get("persona"),
+            aliases=tuple(json.loads(meta["aliases"])) if meta.get("aliases") else (),
         )
 
     @classmethod

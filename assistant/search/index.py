@@ -1,94 +1,105 @@
-"""The loaded index: manifest, persona catalog, passages with their vectors, the keyword
-index, the cross-lingual views and the notes' own vocabulary.
+"""The loaded index: manifest, persona catalog, passages with both models' vectors, section
+titles for fuzzy lookup (by length band), and the notes' own vocabulary.
 
-Loaded once per process; dense notes search stays in Chroma and is queried there.
+Loaded once per process. Dense search is an exact product over the vectors in memory: one
+matrix-vector product per model (fast enough at 50,000 passages: see the retrieval benchmark);
+the line vectors answers pick from are read from Chroma on demand.
 """
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.core.passages import Passage
-from assistant.core.personas import PersonaCatalog
+from assistant.core.embeddings import DIMENSIONS
+from assistant.core.passages import Passage, notes_order
+from assistant.core.personas import PersonaCatalog, normalize_name
 from assistant.core.settings import Settings
 from assistant.core.vectorstore import Manifest, chroma_client, open_collection, require_manifest
 from assistant.search.signals import WORDS, casefold
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
 
 
 class Index:
     def __init__(self, settings: Settings, manifest: Manifest):
         self.settings = settings
         self.manifest = manifest
-        self.catalog = PersonaCatalog.load(Path(settings.store_dir) / manifest.catalog_file)
+        store_dir = Path(settings.store_dir)
+        self.catalog = PersonaCatalog.load(store_dir / manifest.catalog_file)
         client = chroma_client(settings)
         self.collection = open_collection(client, manifest.collection)
         got = self.collection.get(include=["documents", "metadatas", "embeddings"])
         loaded = [Passage.from_store(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
-        order = sorted(range(len(loaded)), key=lambda i: (loaded[i].source, loaded[i].first_line))
+        order = sorted(range(len(loaded)), key=lambda i: notes_order(loaded[i]))
         self.passages: list[Passage] = [loaded[i] for i in order]
-        self.vectors = np.asarray(got["embeddings"], dtype=np.float32)[order]
+        self.vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(loaded), -1)[order]
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         self.row_of_persona = {p.persona: i for i, p in enumerate(self.passages) if p.kind == "persona"}
-        self.note_rows = np.array([i for i, p in enumerate(self.passages) if p.kind == "note"], dtype=int)
+        self.is_note = np.array([p.kind == "note" for p in self.passages], dtype=bool)
+        self.note_rows = np.flatnonzero(self.is_note)
         self.vocabulary = frozenset(w for p in self.passages for w in WORDS.findall(casefold(p.body)))
-        self._load_crosslingual(client)
-        self._build_keyword_index()
+        self._index_titles()
+        self.crosslingual_ready = bool(manifest.crosslingual)
+        self.xl_vectors = np.zeros((len(self.passages), DIMENSIONS), dtype=np.float32)
+        self.name_vectors: dict[str, np.ndarray] = {}
+        self.xl_collection: Collection | None = None
+        if self.crosslingual_ready:
+            self._load_crosslingual(client)
 
     @classmethod
     def load(cls, settings: Settings) -> Index:
         return cls(settings, require_manifest(settings))
 
-    def _load_crosslingual(self, client: ClientAPI) -> None:
-        """Persona and section-title vectors of the cross-lingual model."""
-        col = open_collection(client, self.manifest.crosslingual)
-        got = col.get(include=["metadatas", "embeddings"])
+    # ------------------------------------------------------------------ views
+    def _load_crosslingual(self, client: object) -> None:
+        """Passage and persona-name vectors of the cross-lingual model (line vectors on demand)."""
+        self.xl_collection = open_collection(client, self.manifest.crosslingual)
+        got = self.xl_collection.get(where={"kind": {"$in": ["passage", "name"]}}, include=["metadatas", "embeddings"])
         vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
-        self.persona_crosslingual: dict[str, np.ndarray] = {}
-        self.persona_name_crosslingual: dict[str, np.ndarray] = {}
-        titles: list[str] = []
-        title_vectors: list[np.ndarray] = []
         for meta, vector in zip(got["metadatas"], vectors):
-            if meta["kind"] == "persona":
-                self.persona_crosslingual[meta["persona"]] = vector
-            elif meta["kind"] == "persona_name":
-                self.persona_name_crosslingual[meta["persona"]] = vector
-            else:
-                titles.append(meta["title"])
-                title_vectors.append(vector)
-        rows_of_title: dict[str, list[int]] = {}
-        for i, p in enumerate(self.passages):
+            if meta["kind"] == "name":
+                self.name_vectors[meta["persona"]] = vector
+            elif meta["passage"] in self.by_id:
+                self.xl_vectors[self.by_id[meta["passage"]]] = vector
+
+    def persona_crosslingual(self, key: str) -> np.ndarray:
+        row = self.row_of_persona.get(key)
+        return self.xl_vectors[row] if row is not None else np.zeros(DIMENSIONS, dtype=np.float32)
+
+    def line_vectors(self, rows: list[int]) -> dict[tuple[int, int], np.ndarray]:
+        """Cross-lingual vectors of the lines of these passages: (row, n) -> vector."""
+        if self.xl_collection is None or not rows:
+            return {}
+        ids = [self.passages[r].id for r in rows]
+        got = self.xl_collection.get(
+            where={"$and": [{"kind": "line"}, {"passage": {"$in": ids}}]}, include=["metadatas", "embeddings"]
+        )
+        return {
+            (self.by_id[m["passage"]], int(m["n"])): np.asarray(v, dtype=np.float32)
+            for m, v in zip(got["metadatas"], got["embeddings"])
+        }
+
+    # ------------------------------------------------------------------- titles
+    def _index_titles(self) -> None:
+        """Section titles by length: a fuzzy match of a whole message (rapidfuzz ratio >= 90)
+        needs a title of nearly its length, so only that band of titles is compared."""
+        by_title: dict[str, list[int]] = {}
+        for row, p in enumerate(self.passages):
             if p.kind == "note":
-                rows_of_title.setdefault(p.title, []).append(i)
-        self.title_vector = dict(zip(titles, title_vectors))  # any section title, for choosing sections
-        keep = [j for j, t in enumerate(titles) if t in rows_of_title]
-        self.titles = [titles[j] for j in keep]  # titles that head passages, for retrieval
-        self.title_vectors = np.asarray([title_vectors[j] for j in keep], dtype=np.float32).reshape(len(keep), -1)
-        self.title_rows = [rows_of_title[t] for t in self.titles]
-        # How many sections share a title ("Source(s) and further reading" heads a dozen): a
-        # shared title names none of them, so its cross-lingual evidence is spread over them.
-        self.title_sections = [len({self.passages[i].path for i in rows}) for rows in self.title_rows]
+                by_title.setdefault(normalize_name(p.title), []).append(row)
+        titles = sorted((t for t in by_title if t), key=len)
+        self.titles = titles
+        self.title_lengths = [len(t) for t in titles]
+        self.title_rows = [by_title[t] for t in titles]
 
-    def _build_keyword_index(self) -> None:
-        import bm25s
-
-        corpus = [" ".join(p.path[-2:]) + " " + p.body for p in self.passages]
-        tokens = bm25s.tokenize(corpus, stopwords="en", show_progress=False)
-        self.bm25 = bm25s.BM25()
-        self.bm25.index(tokens, show_progress=False)
-
-    def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        import bm25s
-
-        words = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
-        words = [w for w in words if w in self.bm25.vocab_dict]
-        if not words:
-            return []
-        scores = self.bm25.get_scores(words)
-        top = np.argsort(-scores, kind="stable")[:k]  # ties go to notes order: the same every run
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+    def titles_near(self, length: int, ratio: float) -> range:
+        """Indexes of titles whose length allows a rapidfuzz ratio >= `ratio` (0-1) with a text
+        of `length` characters: ratio = 2M / (a + b) <= 2 min / (a + b)."""
+        low = int(np.floor(length * ratio / (2 - ratio)))
+        high = int(np.ceil(length * (2 - ratio) / ratio))
+        return range(bisect.bisect_left(self.title_lengths, low), bisect.bisect_right(self.title_lengths, high))

@@ -26,6 +26,19 @@ class PersonaScores:
     crosslingual_name: np.ndarray  # cosine of the request's head clause with the name, cross-lingual
     name_window: np.ndarray  # 0-1: some run of the message's words spells the name
     emoji: np.ndarray  # 1 where the message carries the persona's emoji
+    # Contrast with the nearest other persona (its cosine minus the neighbour's), per model: of
+    # two close personas, the message leans to the one whose own distinct words it shares.
+    notes_contrast: np.ndarray
+    crosslingual_contrast: np.ndarray
+
+
+def nearest_other(vectors: np.ndarray) -> np.ndarray:
+    """For each row, the row most similar to it among the others (itself when alone)."""
+    if len(vectors) < 2:
+        return np.zeros(len(vectors), dtype=int)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.argmax(sims, axis=1)
 
 
 class PersonaSpace:
@@ -41,6 +54,9 @@ class PersonaSpace:
         self.crosslingual_vectors = np.asarray(crosslingual_vectors, dtype=np.float32)
         self.name_vectors = np.asarray(name_vectors, dtype=np.float32)
         self._emojis = [emojis(p.emoji) for p in catalog.personas]
+        self.jailbreak = np.array([p.is_jailbreak for p in catalog.personas], dtype=bool)
+        self._notes_neighbour = nearest_other(self.notes_vectors)
+        self._crosslingual_neighbour = nearest_other(self.crosslingual_vectors)
 
     @property
     def personas(self) -> list[Persona]:
@@ -53,9 +69,14 @@ class PersonaSpace:
         self, text: str, notes_query: np.ndarray, crosslingual_query: np.ndarray, head_query: np.ndarray
     ) -> PersonaScores:
         marks = emojis(text)
+        notes = self.notes_vectors @ notes_query
+        cross = self.crosslingual_vectors @ crosslingual_query
+        alone = len(notes) < 2
         return PersonaScores(
-            notes_model=self.notes_vectors @ notes_query,
-            crosslingual=self.crosslingual_vectors @ crosslingual_query,
+            notes_model=notes,
+            crosslingual=cross,
+            notes_contrast=np.zeros_like(notes) if alone else notes - notes[self._notes_neighbour],
+            crosslingual_contrast=np.zeros_like(cross) if alone else cross - cross[self._crosslingual_neighbour],
             crosslingual_name=self.name_vectors @ head_query,
             name_window=self.catalog.window_scores(text),
             emoji=np.array([1.0 if marks & e else 0.0 for e in self._emojis], dtype=np.float32),

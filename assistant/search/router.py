@@ -24,12 +24,14 @@ ROUTES: tuple[Route, ...] = ("persona", "notes", "none")
 ROUTER_FILE = Path(__file__).parent / "data" / "router.json"
 
 RANK_FEATURES = (
-    "notes_model_z",  # the prompt's cosine under the notes model, standardised over the catalog
+    "notes_model_z",  # the persona's cosine under the notes model, standardised over the catalog
     "notes_model_z_x_known",  # ... weighted by how much the message is in the notes' language
-    "crosslingual_z",  # the name-and-prompt cosine under the cross-lingual model, standardised
+    "crosslingual_z",  # the title-and-prompt cosine under the cross-lingual model, standardised
     "crosslingual_z_x_known",
     "crosslingual_name_z",  # the request's head clause against the name alone, cross-lingual
     "crosslingual_name_z_x_known",
+    "notes_contrast_z",  # cosine minus the nearest other persona's, notes model, standardised
+    "crosslingual_contrast_z",  # ... cross-lingual model
     "name_window",  # some run of the message's words spells the name (0-1)
     "emoji",  # the message carries the persona's emoji
 )
@@ -40,9 +42,9 @@ ROUTE_FEATURES = (
     "persona_crosslingual",
     "persona_name",  # raw cosines of the best-ranked persona
     "notes_best",
-    "title_best",  # best note passage (notes model), best section title (cross-lingual)
+    "crosslingual_best",  # best note passage under each model
     "notes_peak",
-    "title_peak",  # how far the best stands out from the rest (z-score): a topic, not noise
+    "crosslingual_peak",  # how far the best stands out from the rest (z-score): a topic, not noise
     "notes_gap",
     "crosslingual_gap",  # persona minus notes, per model
     "name_window_best",
@@ -51,13 +53,14 @@ ROUTE_FEATURES = (
     "question",
     "injection",
     "injection_similarity",
+    "errand_similarity",  # closeness to generic errands (a tool's action, not a role's advice)
     "log_words",
     "markup",
     "known",
     # The notes are in one language: for a foreign message the cross-lingual scores speak,
     # for a message in the notes' language the notes model does.
-    "title_best_x_foreign",
-    "title_peak_x_foreign",
+    "crosslingual_best_x_foreign",
+    "crosslingual_peak_x_foreign",
     "notes_best_x_known",
     "persona_crosslingual_x_foreign",
 )
@@ -68,13 +71,14 @@ class MessageSignals:
     """What the decision needs beyond the persona scores."""
 
     notes_best: float
-    title_best: float
+    crosslingual_best: float
     notes_peak: float
-    title_peak: float
+    crosslingual_peak: float
     request: bool
     question: bool
     injection: bool
     injection_similarity: float
+    errand_similarity: float
     words: int
     markup: float
     known: float  # share of the message's words found in the notes
@@ -89,9 +93,14 @@ def rank_matrix(scores: PersonaScores, known: float) -> np.ndarray:
     """One row of RANK_FEATURES per persona."""
     notes, cross = _standardise(scores.notes_model), _standardise(scores.crosslingual)
     name = _standardise(scores.crosslingual_name)
+    notes_contrast, cross_contrast = _standardise(scores.notes_contrast), _standardise(scores.crosslingual_contrast)
     return np.stack(
-        [notes, notes * known, cross, cross * known, name, name * known, scores.name_window, scores.emoji], axis=1
-    )
+        [
+            notes, notes * known, cross, cross * known, name, name * known,
+            notes_contrast, cross_contrast, scores.name_window, scores.emoji,
+        ],
+        axis=1,
+    )  # fmt: skip
 
 
 def route_vector(rank: np.ndarray, scores: PersonaScores, signals: MessageSignals) -> np.ndarray:
@@ -108,22 +117,23 @@ def route_vector(rank: np.ndarray, scores: PersonaScores, signals: MessageSignal
             persona_cross,
             float(scores.crosslingual_name[top]),
             signals.notes_best,
-            signals.title_best,
+            signals.crosslingual_best,
             signals.notes_peak,
-            signals.title_peak,
+            signals.crosslingual_peak,
             persona_notes - signals.notes_best,
-            persona_cross - signals.title_best,
+            persona_cross - signals.crosslingual_best,
             float(scores.name_window.max(initial=0.0)),
             float(scores.emoji.max(initial=0.0)),
             float(signals.request),
             float(signals.question),
             float(signals.injection),
             signals.injection_similarity,
+            signals.errand_similarity,
             math.log1p(signals.words),
             signals.markup,
             signals.known,
-            signals.title_best * (1 - signals.known),
-            signals.title_peak * (1 - signals.known),
+            signals.crosslingual_best * (1 - signals.known),
+            signals.crosslingual_peak * (1 - signals.known),
             signals.notes_best * signals.known,
             persona_cross * (1 - signals.known),
         ],
@@ -185,7 +195,7 @@ class Router:
         data = json.loads(text)
         if data.get("rank_features") != list(RANK_FEATURES) or data.get("route_features") != list(ROUTE_FEATURES):
             raise ValueError(
-                "the router file was fitted on other features: refit it with `python -m assistant fit-router`"
+                "the router file was fitted on other features: refit it with `python -m training fit --out FILE`"
             )
         return cls(
             rank_weights=np.array(data["rank_weights"]),
