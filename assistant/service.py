@@ -64,10 +64,9 @@ class Service:
         self.settings = settings or get_settings()
         self._lock = threading.RLock()
         self._pipeline: SearchPipeline | None = None
-        self._needs: list[tuple[str, Persona]] | None = None  # first-page examples, made by the warm-up
-        self._questions: list[str] | None = None  # likewise
         self._warming = False
         self.provider_error: str | None = None  # why the configured provider is not in use
+        self.filling: tuple[int, int] | None = None  # cross-lingual views being filled in: done, total
 
     # ------------------------------------------------------------------ parts
     @cached_property
@@ -170,8 +169,11 @@ class Service:
         persona: Persona | None = None,
         slots: dict[str, str] | None = None,
         own: Sequence[Persona] = (),
+        favourites: Collection[str] = (),
     ) -> AnswerStream:
-        return self.engine.stream(question, history, persona, slots, own)
+        """Answer a message: from the notes, as `persona`, or as its slash command says."""
+        starred = [p for p in self.personas(own).personas if p.key in favourites]
+        return self.engine.stream(question, history, persona, slots, own, starred)
 
     def rank_personas(self, text: str, own: Sequence[Persona] = (), limit: int = 10) -> list[Persona]:
         """Personas for a name, a typo or a described need, best first."""
@@ -207,24 +209,46 @@ class Service:
 
         return NotesWatcher(self.settings, on_ingested=self.reload).start()
 
+    def crosslingual_pending(self) -> bool:
+        manifest = read_manifest(self.settings)
+        return manifest is not None and not manifest.crosslingual
+
+    def start_crosslingual_fill(self) -> None:
+        """Fill in the cross-lingual views the ingest left for later, in the background; search
+        works in English meanwhile, and `filling` says how far it is."""
+        with self._lock:
+            if self.filling is not None or not self.crosslingual_pending():
+                return
+            self.filling = (0, 0)
+
+        def fill() -> None:
+            from ingest.pipeline import fill_pending
+
+            def progress(stage: str, done: int, total: int) -> None:
+                self.filling = (done, total)
+
+            try:
+                if fill_pending(self.settings, progress, wait=600):
+                    self.reload()
+            finally:
+                self.filling = None
+
+        threading.Thread(target=fill, name="crosslingual-fill", daemon=False).start()
+
     def start_warmup(self, delay: float = 0.0) -> None:
         """Load index and models in the background, once, so a UI can show its first page at
         once; the first search waits if needed."""
         with self._lock:
-            if self._warming or (self._pipeline is not None and self._needs is not None):
+            if self._warming or self._pipeline is not None:
                 return
             self._warming = True
 
         def load() -> None:
             time.sleep(delay)
+            self.start_crosslingual_fill()
             try:
                 _ = self.engine
                 _ = self.composer
-                if self._needs is None:
-                    from assistant.starters import example_needs, example_questions
-
-                    self._questions = example_questions(self.sections, self.search)
-                    self._needs = example_needs(self.catalog.personas, self.search)
             finally:
                 self._warming = False
 
@@ -232,29 +256,23 @@ class Service:
         # models' native thread pools under it (which aborts the process).
         threading.Thread(target=load, name="assistant-warmup", daemon=False).start()
 
-    @cached_property
-    def _title_questions(self) -> list[str]:
-        from assistant.starters import example_topics, topic_question
+    def example_questions(self) -> list[str]:
+        """Topic questions for a first page, from the notes' section titles (no model)."""
+        from assistant.starters import example_questions
 
-        return [topic_question(s) for s in example_topics(self.sections)]
+        return example_questions(self.sections)
 
-    def title_questions(self) -> list[str]:
-        """Questions from the notes' own section titles: no model needed, so at once."""
-        return self._title_questions
+    def example_needs(self) -> list[tuple[str, Persona]]:
+        """Needs worded as the prompts' own example requests, for a first page (no model)."""
+        from assistant.starters import example_needs
+
+        return example_needs(self.catalog.personas)
 
     def example_personas(self, own: Sequence[Persona] = (), favourites: Collection[str] = ()) -> list[Persona]:
         """Personas for a first page: favourites first, then some spread over the catalog."""
         from assistant.starters import example_personas
 
         return example_personas(list(own) + self.catalog.personas, set(favourites))
-
-    def example_questions(self) -> list[str] | None:
-        """Topic questions the notes answer, for a first page; None until the warm-up made them."""
-        return self._questions
-
-    def example_needs(self) -> list[tuple[str, Persona]] | None:
-        """Needs that find their persona, for a first page; None until the warm-up made them."""
-        return self._needs
 
     def index_info(self) -> IndexInfo:
         manifest = read_manifest(self.settings)
@@ -275,10 +293,17 @@ class Service:
 
     def reload_if_reingested(self) -> bool:
         """Another process (`python -m ingest`, another server) swapped the manifest to a new
-        collection: forget the loaded index, whose collection that ingest drops. True if so."""
+        collection, or finished its cross-lingual views: forget the loaded index, whose
+        collection that ingest drops or whose views were still pending. True if so."""
         loaded = self.__dict__.get("index")  # only an index already loaded can be stale
         manifest = read_manifest(self.settings)
-        if loaded is None or manifest is None or manifest.collection == loaded.manifest.collection:
+        if loaded is None or manifest is None:
+            return False
+        same = (manifest.collection, manifest.crosslingual) == (
+            loaded.manifest.collection,
+            loaded.manifest.crosslingual,
+        )
+        if same:
             return False
         self.reload()
         return True
@@ -286,10 +311,9 @@ class Service:
     def reload(self) -> None:
         """Forget the loaded index after a re-ingest (the models stay loaded)."""
         with self._lock:
-            for name in ("catalog", "index", "sections", "composer", "engine", "_title_questions"):
+            for name in ("catalog", "index", "sections", "composer", "engine"):
                 self.__dict__.pop(name, None)
             self._pipeline = None
-            self._needs = self._questions = None
 
 
 def _llama_counter(model: object) -> Callable[[str], int]:

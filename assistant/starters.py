@@ -5,15 +5,10 @@ times said the way people say them."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from assistant.core.personas import Persona
 from assistant.core.sections import Section, SectionTree
-
-if TYPE_CHECKING:
-    from assistant.search.retrieval import SearchResult
 
 TITLE_MAX_CHARS = 40  # longer titles are sentences, not topics
 MIN_OWN_CHARS = 150  # a topic opens with some text of its own (a definition), not just sub-headings
@@ -58,14 +53,10 @@ def topic_question(section: Section) -> str:
     return title if title.lower().startswith(("design ", "how ", "what ", "why ")) else f"Tell me about {title}"
 
 
-def example_questions(
-    tree: SectionTree, search: Callable[[str], SearchResult], count: int = 4, pool: int = 12
-) -> list[str]:
-    """Topic questions (`example_topics`) kept only when `search` answers them from the notes:
-    a title the notes hold can still be too terse to be found ("OO Design"), and the first
-    page only shows examples that work."""
-    questions = [topic_question(s) for s in example_topics(tree, count=pool)]
-    return [q for q in questions if search(q).route == "notes"][:count]
+def example_questions(tree: SectionTree, count: int = 4) -> list[str]:
+    """Topic questions from the notes' own section titles (`example_topics`): no model needed,
+    so a first page shows them at once, and the same ones every time."""
+    return [topic_question(s) for s in example_topics(tree, count=count)]
 
 
 def example_personas(personas: list[Persona], favourites: set[str] = frozenset(), count: int = 4) -> list[Persona]:
@@ -78,26 +69,16 @@ def example_personas(personas: list[Persona], favourites: set[str] = frozenset()
     return chosen
 
 
-def example_needs(
-    personas: list[Persona], search: Callable[[str], SearchResult], count: int = 4, tries: int = 24
-) -> list[tuple[str, Persona]]:
+def example_needs(personas: list[Persona], count: int = 4) -> list[tuple[str, Persona]]:
     """Needs worded as the prompts' own example requests ("I need help finding a house near
-    downtown Istanbul."), kept only when `search` (the retriever's) picks their persona:
-    the first page only shows examples that work."""
-    out = []
+    downtown Istanbul."), spread over the catalog: from the catalog alone, so at once and stable."""
     candidates = [
         (p.stated_request, p)
         for p in personas
-        if 25 <= len(p.stated_request) <= 120 and p.stated_request.count(" ") >= 5
+        if not p.is_jailbreak and 25 <= len(p.stated_request) <= 120 and p.stated_request.count(" ") >= 5
     ]
-    step = max(1, len(candidates) // tries)
-    for request, persona in candidates[::step][:tries]:
-        result = search(request)
-        if result.persona is not None and result.persona.key == persona.key:
-            out.append((request, persona))
-        if len(out) == count:
-            break
-    return out
+    step = max(1, len(candidates) // max(count, 1))
+    return candidates[::step][:count]
 
 
 def relative_time(moment: str | datetime | None, now: datetime | None = None) -> str:

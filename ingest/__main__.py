@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", nargs="?", type=Path, help="a notes file or folder (default: NOTES_PATH)")
     parser.add_argument("--rebuild", action="store_true", help="re-embed everything instead of reusing vectors")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the counts")
+    parser.add_argument(
+        "--crosslingual",
+        choices=["now", "later"],
+        default="now",
+        help="embed the cross-lingual views now (default), or leave them to the app to fill in behind",
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
 
@@ -34,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             bar.refresh()
 
     try:
-        report = run_ingest(settings, args.path, rebuild=args.rebuild, progress=progress)
+        report = run_ingest(
+            settings, args.path, rebuild=args.rebuild, progress=progress, crosslingual=args.crosslingual
+        )
     except IngestError as exc:
         if args.json:
             print(json.dumps({"error": str(exc)}))

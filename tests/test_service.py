@@ -87,18 +87,17 @@ def test_a_reingest_by_another_process_is_picked_up(tmp_path, small_tree):
     assert any("Kites" in p.path for p in service.search("kites on windy days").passages)
 
 
-def test_first_page_questions_are_only_those_the_notes_answer(service):
-    from assistant.starters import example_questions, example_topics, topic_question
-
-    topics = [topic_question(s) for s in example_topics(service.sections, count=12)]
-    refused = set(topics[::2])  # a search that answers every other topic from the notes
-
-    def search(query: str):
-        return type("Result", (), {"route": "none" if query in refused else "notes"})()
-
-    kept = example_questions(service.sections, search, count=4, pool=12)
-    assert kept == [q for q in topics if q not in refused][:4]
-    # and with the real search: each kept question is answered from the notes, not "nothing relevant"
-    for question in example_questions(service.sections, service.search):
-        answer = service.engine.ask(question)
+def test_first_page_examples_work_and_stay_the_same(service):
+    """The first page's examples come from the notes alone (no model: shown at once, the same on
+    every run), and each works: the questions are answered from the notes, the needs find a persona."""
+    questions, needs = service.example_questions(), service.example_needs()
+    assert len(questions) == 4 and len(needs) == 4
+    assert questions == Service(service.settings).example_questions()  # stable
+    for question in questions:
+        answer = service.stream(question).answer
         assert answer.text.startswith("From your notes on"), (question, answer.text[:80])
+    offered = 0
+    for request, persona in needs:
+        result = service.search(request)
+        offered += persona.key in [p.key for p in [result.persona, *result.suggestions] if p is not None]
+    assert offered >= 3, needs

@@ -4,6 +4,7 @@ the question box. The conversation is a fragment: a question reruns it alone, no
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from langchain_core.messages import BaseMessage
 
 from assistant.answer.records import Answer
@@ -57,16 +58,16 @@ def first_page(page: Page, session: ChatSession) -> None:
     """What an empty chat offers: what the notes hold, the answer mode, and things to try."""
     service = page.service
     info = service.index_info()
-    topics = service.example_questions() or service.title_questions()
+    topics = service.example_questions()
     needs = service.example_needs()
-    if needs is None:
-        service.start_warmup()
     own = f" (and **{len(page.own)}** of your own)" if page.own else ""
     st.markdown(
         f"Your notes hold **{info.chunks}** passages and **{info.personas}** persona prompts{own}. Ask a "
         "question, or describe what you need and a persona that fits is offered."
     )
     answer_mode(page)
+    if service.crosslingual_pending():
+        filling_notice(page)
     left, middle, right = st.columns(3)
     with left:
         st.markdown("**Ask your notes**")
@@ -74,9 +75,7 @@ def first_page(page: Page, session: ChatSession) -> None:
             st.button(question, key=f"example-q-{n}", on_click=ask, args=(question,))
     with middle:
         st.markdown("**Describe a need**")
-        if needs is None:
-            wait_for_needs(page)
-        for n, (request, persona) in enumerate(needs or []):
+        for n, (request, persona) in enumerate(needs):
             st.button(
                 shorten(request),
                 key=f"example-need-{n}",
@@ -119,18 +118,22 @@ def answer_mode(page: Page) -> None:
 
 
 @st.fragment(run_every="2s")
-def wait_for_needs(page: Page) -> None:
-    """Until the warm-up has made the examples of needs: say so, and show them when they come."""
-    if page.service.example_needs() is None:
-        st.caption("⏳ Examples appear here in a moment.")
-    else:
-        st.rerun()
+def filling_notice(page: Page) -> None:
+    """While the cross-lingual views are filled in behind: search is in English for now."""
+    filling = page.service.filling
+    if not page.service.crosslingual_pending():
+        st.caption("🌐 Questions in any language now reach your notes.")
+        return
+    done, total = filling or (0, 0)
+    progress = f": {done:,} of {total:,} texts" if total else ""
+    st.caption(f"🌐 Preparing search across languages{progress}. Questions in English work already.")
 
 
 # ----------------------------------------------------------------------------- conversation
 @st.fragment
 def conversation(page: Page, session_id: str) -> None:
     """The messages and the question box; a question reruns this fragment only."""
+    page.service.reload_if_reingested()  # a fragment rerun skips the app's own check
     try:
         session = page.chats.sessions.get(session_id, page.user)
     except HistoryError:
@@ -155,8 +158,16 @@ def conversation(page: Page, session_id: str) -> None:
         show_user_text(question)
     with st.chat_message("assistant"):
         answer_now(page, session, persona, history, question)
-    renamed = page.chats.sessions.get(session.id, page.user).name != session.name
-    st.rerun(scope="app" if renamed or not history else "fragment")
+    after = page.chats.sessions.get(session.id, page.user)
+    changed = after.name != session.name or after.persona != session.persona
+    st.rerun(scope="fragment" if _fragment_run() and not changed and history else "app")
+
+
+def _fragment_run() -> bool:
+    """True when only the conversation fragment is running: Streamlit refuses a fragment
+    rerun during a full run of the app (the first question after a page load)."""
+    ctx = get_script_run_ctx()
+    return bool(ctx and ctx.fragment_ids_this_run)
 
 
 def answer_now(
@@ -164,7 +175,9 @@ def answer_now(
 ) -> None:
     service = page.service
     try:
-        stream = service.stream(question, history=history, persona=persona, slots=session.slots, own=page.own)
+        stream = service.stream(
+            question, history=history, persona=persona, slots=session.slots, own=page.own, favourites=page.favourites
+        )
     except QueryError as exc:
         st.warning(str(exc))
         page.chats.sessions.add_assistant(session.id, str(exc), page.user, {"error": str(exc)})
@@ -198,6 +211,8 @@ def answer_now(
     st.session_state.pop("generating", None)
     answer = stream.answer
     page.chats.sessions.add_assistant(session.id, answer.text, page.user, answer.to_dict())
+    if answer.command == "persona" and answer.persona is not None:  # "/name": this chat takes the persona
+        page.chats.sessions.set_persona(session.id, answer.persona.key, {}, page.user)
 
 
 def save_interrupted_answer(page: Page) -> None:

@@ -31,6 +31,13 @@ def index_page(page: Page) -> None:
         f"**{info.chunks}** passages, **{info.personas}** personas, ingested "
         f"**{relative_time(info.ingested_at)}**  \nnotes: `{info.notes_path}`  \nstore: `{info.store}`"
     )
+    if page.service.crosslingual_pending():
+        done, total = page.service.filling or (0, 0)
+        st.info(
+            "Search across languages is being prepared behind the English index"
+            + (f": {done:,} of {total:,} texts." if total else "."),
+            icon="🌐",
+        )
     if page.settings.watch_notes:
         st.caption("Watching the notes folder: changed files are re-ingested by themselves.")
     bar = st.empty()

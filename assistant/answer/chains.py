@@ -23,6 +23,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
 
+from assistant.answer import commands
 from assistant.answer.compose import Composer, Composition
 from assistant.answer.prompts import condense_prompt, format_documents, notes_prompt, persona_prompt
 from assistant.answer.providers import Provider
@@ -173,6 +174,7 @@ class _Draft:
     retrieved: list[Passage] = field(default_factory=list)
     searched: str = ""
     truncated: bool = False
+    command: str | None = None
     keep: Keep | None = None  # a follow-up keeps to its topics (not part of the answer)
 
     def freeze(self, stopped: bool = False) -> Answer:
@@ -193,6 +195,7 @@ class _Draft:
             retrieved=tuple(self.retrieved),
             searched=self.searched,
             truncated=self.truncated,
+            command=self.command,
         )
 
 
@@ -265,8 +268,9 @@ class AnswerEngine:
         persona: Persona | None = None,
         slots: dict[str, str] | None = None,
         own: Sequence[Persona] = (),
+        favourites: Sequence[Persona] = (),
     ) -> Answer:
-        return self.stream(question, history, persona, slots, own).answer
+        return self.stream(question, history, persona, slots, own, favourites).answer
 
     def stream(
         self,
@@ -275,10 +279,15 @@ class AnswerEngine:
         persona: Persona | None = None,
         slots: dict[str, str] | None = None,
         own: Sequence[Persona] = (),
+        favourites: Sequence[Persona] = (),
     ) -> AnswerStream:
         """Raises `QueryError` at once for an empty question; everything else is in the stream.
-        `own`: the asker's own personas, offered and picked like the notes' ones."""
-        q = self.pipeline.clean(question)
+        `own`: the asker's own personas, offered and picked like the notes' ones; `favourites`:
+        what "/" alone lists. A slash command ("/linux terminal", "/notes …") is read first."""
+        command = commands.parse(question, lambda name: self.pipeline.find_persona(name, own))
+        if command is not None and command.kind == "persona" and command.rest:
+            persona, question = command.persona, command.rest
+        q = self.pipeline.clean(question if command is None or command.kind != "notes" else command.rest or question)
         draft = _Draft(
             question=q,
             provider=self.provider,
@@ -286,18 +295,47 @@ class AnswerEngine:
             truncated=len(" ".join(str(question).split())) > len(q),
         )
         turns = model_history(history)
-        if persona is not None:
+        if command is not None:
+            draft.command = command.kind
+        if command is not None and command.kind == "favourites":
+            run = self._favourites(draft, favourites)
+        elif command is not None and command.kind == "persona" and not command.rest:
+            run = self._picked(draft, command.persona)
+        elif persona is not None:
             run = self._persona_turn(draft, turns, persona, slots or {})
         else:
-            run = self._notes_turn(draft, list(history), turns, own)
+            forced = command is not None and command.kind == "notes"
+            run = self._notes_turn(draft, list(history), turns, own, forced)
         return AnswerStream(run, draft)
+
+    def _favourites(self, d: _Draft, favourites: Sequence[Persona]) -> Iterator[AnswerEvent]:
+        d.mode = "none"
+        if favourites:
+            d.text = "Your favourite personas (type / and a name to use one):\n" + "\n".join(
+                f"- {p.emoji} /{p.name}".replace("  ", " ") for p in favourites
+            )
+        else:
+            d.text = "You have no favourite personas yet: star some in the Personas view, or type / and any name."
+        yield from _said(d)
+
+    def _picked(self, d: _Draft, persona: Persona) -> Iterator[AnswerEvent]:
+        d.persona, d.mode, d.prompt = persona.ref(), "persona-picked", persona.prompt
+        d.text = f"Now chatting with {persona.emoji} **{persona.name}**.".replace("  ", " ")
+        yield from _said(d)
 
     # -------------------------------------------------------------- notes turn
     def _notes_turn(
-        self, d: _Draft, history: list[BaseMessage], turns: list[BaseMessage], own: Sequence[Persona]
+        self,
+        d: _Draft,
+        history: list[BaseMessage],
+        turns: list[BaseMessage],
+        own: Sequence[Persona],
+        forced: bool = False,
     ) -> Iterator[AnswerEvent]:
         yield Status("searching")
         result, keep = self._route(d.question, history, turns, own)
+        if forced:  # "/notes …": the notes answer, whatever the message sounds like
+            result.route, result.persona = "notes", None
         folded = keep is not None
         d.searched = result.query if folded else d.searched
         d.keep = keep

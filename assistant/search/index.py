@@ -21,6 +21,9 @@ from assistant.core.settings import Settings
 from assistant.core.vectorstore import Manifest, chroma_client, open_collection, require_manifest
 from assistant.search.signals import WORDS, casefold
 
+MENTION_MIN_CHARS = 8
+MENTION_MAX_WORDS = 8
+
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
@@ -93,9 +96,23 @@ class Index:
             if p.kind == "note":
                 by_title.setdefault(normalize_name(p.title), []).append(row)
         titles = sorted((t for t in by_title if t), key=len)
+        # Titles a message can name in passing ("tell me about low code"): two words or more, or
+        # one long word; a shorter one ("cache", "goals") is a common word, not a mention.
+        self.mentionable = {t: by_title[t] for t in titles if len(t.split()) >= 2 or len(t) >= MENTION_MIN_CHARS}
         self.titles = titles
         self.title_lengths = [len(t) for t in titles]
         self.title_rows = [by_title[t] for t in titles]
+
+    def mentioned_titles(self, text: str) -> list[str]:
+        """Section titles the message names as whole words, longest first."""
+        words = normalize_name(text).split()
+        found = {
+            " ".join(words[i : i + n])
+            for n in range(1, MENTION_MAX_WORDS + 1)
+            for i in range(len(words) - n + 1)
+            if " ".join(words[i : i + n]) in self.mentionable
+        }
+        return sorted(found, key=lambda t: -len(t))
 
     def titles_near(self, length: int, ratio: float) -> range:
         """Indexes of titles whose length allows a rapidfuzz ratio >= `ratio` (0-1) with a text

@@ -181,6 +181,7 @@ class SearchPipeline:
         self._space_lock = threading.Lock()
         self._injection = crosslingual.embed_queries(list(signals.INJECTION_EXAMPLES))
         self._errand = crosslingual.embed_queries(list(signals.ERRAND_EXAMPLES))
+        self._role_request = crosslingual.embed_queries(list(signals.ROLE_REQUEST_EXAMPLES))
         self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()  # recent messages, LRU
         self._analyses_lock = threading.Lock()
 
@@ -284,7 +285,9 @@ class SearchPipeline:
             crosslingual_best=float(xl_sims.max(initial=0.0)),
             notes_peak=peak(note_sims),
             crosslingual_peak=peak(xl_sims),
+            title_mention=self._title_mention(searched),
             request=signals.is_request(text),
+            request_similarity=float((self._role_request @ cross_query).max(initial=0.0)),
             question=signals.is_question(text),
             injection=signals.is_injection(text),
             injection_similarity=float((self._injection @ cross_query).max(initial=0.0)),
@@ -373,6 +376,12 @@ class SearchPipeline:
             probabilities=decision.probabilities,
         )
 
+    def _title_mention(self, text: str) -> float:
+        """The share of the message's words that name a section of the notes."""
+        words = len(normalize_name(text).split())
+        named = self.index.mentioned_titles(text)
+        return min(1.0, len(named[0].split()) / words) if named and words else 0.0
+
     def _foreign_question(self, analysis: Analysis, decision: Decision) -> bool:
         """A question in another language than the notes', which the router would answer with
         nothing: the closest notes are quoted instead (cited, for the reader to judge). Across
@@ -392,11 +401,12 @@ class SearchPipeline:
         if len(query) < 4:
             return []
         band = self.index.titles_near(len(query), TITLE_MATCH / 100)
-        if not len(band):
-            return []
         titles = self.index.titles[band.start : band.stop]
         hits = process.extract(query, titles, scorer=fuzz.ratio, score_cutoff=TITLE_MATCH, limit=TITLE_HITS)
-        return [r for _, _, j in hits for r in self.index.title_rows[band.start + j]]
+        rows = [r for _, _, j in hits for r in self.index.title_rows[band.start + j]]
+        for title in self.index.mentioned_titles(text)[:TITLE_HITS]:
+            rows += [r for r in self.index.mentionable[title] if r not in rows]
+        return rows
 
     def _fuse(self, text: str, note_sims: np.ndarray, xl_sims: np.ndarray, known: float) -> list[tuple[int, float]]:
         """Note passages, best first: their closeness under both models added (the notes model

@@ -49,7 +49,9 @@ ROUTE_FEATURES = (
     "crosslingual_gap",  # persona minus notes, per model
     "name_window_best",
     "emoji",
+    "title_mention",  # the share of the message's words that name a section of the notes
     "request",
+    "request_similarity",  # closeness to generic requests for a role, in any language
     "question",
     "injection",
     "injection_similarity",
@@ -74,7 +76,9 @@ class MessageSignals:
     crosslingual_best: float
     notes_peak: float
     crosslingual_peak: float
+    title_mention: float
     request: bool
+    request_similarity: float
     question: bool
     injection: bool
     injection_similarity: float
@@ -124,7 +128,9 @@ def route_vector(rank: np.ndarray, scores: PersonaScores, signals: MessageSignal
             persona_cross - signals.crosslingual_best,
             float(scores.name_window.max(initial=0.0)),
             float(scores.emoji.max(initial=0.0)),
+            signals.title_mention,
             float(signals.request),
+            signals.request_similarity,
             float(signals.question),
             float(signals.injection),
             signals.injection_similarity,

@@ -57,6 +57,17 @@ ERRAND_EXAMPLES = (
     "Reply to the last email in my inbox.",
 )
 
+# Generic requests for a role, embedded by the cross-lingual model: how close a message in any
+# language is to asking someone to take on a role (the English REQUEST pattern's counterpart).
+ROLE_REQUEST_EXAMPLES = (
+    "Act as my personal assistant and help me with this.",
+    "Pretend to be an expert and answer as that expert would.",
+    "Be my teacher for today.",
+    "I want you to play the role of a character.",
+    "Take on the role of a professional and give me advice.",
+    "You are now my coach: guide me step by step.",
+)
+
 # Scaffolding: the structure of a prompt or a chat transcript rather than a message.
 CHAT_TURN = re.compile(r"(?im)^\s*(?:assistant|user|human|system|ai|bot)\s*:")
 SPECIAL_TOKEN = re.compile(
