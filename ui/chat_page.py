@@ -4,8 +4,8 @@ the question box. The conversation is a fragment: a question reruns it alone, no
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 from langchain_core.messages import BaseMessage
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from assistant.answer.records import Answer
 from assistant.chat.schema import ChatSession, HistoryError
