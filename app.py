@@ -14,7 +14,16 @@ from ui.index_page import index_page, reingest
 from ui.notes_page import notes_page
 from ui.personas_page import personas_page
 from ui.sidebar import sidebar
-from ui.state import Page, announce, auth_configured, current_session, load_watcher, service, signed_in_user
+from ui.state import (
+    Page,
+    announce,
+    auth_configured,
+    current_session,
+    load_watcher,
+    page_redrawn,
+    service,
+    signed_in_user,
+)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -59,6 +68,7 @@ def watch_notes(settings_key: str) -> None:
 def main() -> None:
     st.set_page_config(page_title="Notes assistant", page_icon="🗂️", layout="wide")
     st.session_state.setdefault("view", "Chat")
+    page_redrawn()  # a whole run draws what a fragment's callback asked for
     exposure_warning()
     user = signed_in_user()
     if user is None:

@@ -162,7 +162,7 @@ def test_empty_queries_get_a_clear_message(service, query):
 def test_odd_input_is_searched_for_what_it_says(service):
     long = service.search("cache " * 20_000)
     assert len(long.analysis.text) == service.settings.query_max_chars
-    assert any("ache" in p.breadcrumb for p in long.passages[:3])
+    assert sum("Cach" in p.breadcrumb for p in long.passages[:5]) >= 3
     control = service.search("what is\x00 sharding\x07\x1b[31m")
     assert any("Sharding" in p.path for p in control.passages[:3])
     markup = service.search("<b>sharding</b> <img src=x onerror=alert(1)> **bold** [link](http://x)")

@@ -109,7 +109,7 @@ def test_router_file_round_trips_and_refuses_other_features(tmp_path):
     again = Router.load(path)
     assert again.decide(vector(2.0)).route == "persona" and np.allclose(again.coef, router.coef)
     path.write_text(path.read_text().replace('"rank_top"', '"something_else"'))
-    with pytest.raises(ValueError, match="fit-router"):
+    with pytest.raises(ValueError, match="training fit"):
         Router.load(path)
 
 

@@ -11,7 +11,7 @@ from assistant.answer.records import Answer
 from assistant.chat.schema import ChatSession, HistoryError
 from assistant.core.personas import Persona, PersonaRef
 from assistant.core.text import QueryError, to_markdown
-from ui.state import Page, ask, crumb, open_section, shorten, use_persona
+from ui.state import Page, ask, crumb, honour_redraw, open_section, shorten, use_persona
 
 LONG_MESSAGE_CHARS = 600  # longer messages are shown collapsed
 PLACEHOLDER = "Ask your notes, describe a need, or type / and a persona's name…"
@@ -133,6 +133,7 @@ def filling_notice(page: Page) -> None:
 @st.fragment
 def conversation(page: Page, session_id: str) -> None:
     """The messages and the question box; a question reruns this fragment only."""
+    honour_redraw()
     page.service.reload_if_reingested()  # a fragment rerun skips the app's own check
     try:
         session = page.chats.sessions.get(session_id, page.user)

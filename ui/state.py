@@ -114,9 +114,29 @@ def new_session(page: Page) -> None:
     st.session_state.session_id = sessions.create(page.user).id
 
 
+FULL_RERUN = "full_rerun"
+
+
+def redraw_page() -> None:
+    """Ask for the whole page to be drawn again after this callback. A button inside the
+    conversation fragment reruns that fragment alone, but a persona picked or a view changed
+    shows outside it; the fragment honours this request first thing (`honour_redraw`)."""
+    st.session_state[FULL_RERUN] = True
+
+
+def page_redrawn() -> None:
+    st.session_state.pop(FULL_RERUN, None)
+
+
+def honour_redraw() -> None:
+    if st.session_state.pop(FULL_RERUN, False):
+        st.rerun(scope="app")
+
+
 def use_persona(page: Page, session_id: str, key: str) -> None:
     page.chats.sessions.set_persona(session_id, key, {}, page.user)
     st.session_state.view = "Chat"
+    redraw_page()
 
 
 def start_with_persona(page: Page, session_id: str, key: str) -> None:
@@ -137,6 +157,7 @@ def open_section(page: Page, key: str) -> None:
     """The Notes view on section `key`, its ancestors opened in the tree."""
     st.session_state.view = "Notes"
     st.session_state.browse = key
+    redraw_page()
     st.session_state.scroll_to = key  # the tree scrolls to it once
     section = page.service.sections.find(key)
     if section is not None:

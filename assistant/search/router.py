@@ -2,7 +2,7 @@
 persona, the notes, or nothing the notes hold (one small model over scores and signals).
 
 Both parts are linear models fitted with scikit-learn on a labelled file
-(`python -m assistant fit-router TRAIN.jsonl`) and shipped as `data/router.json`. Their
+(`python -m training fit`) and shipped as `data/router.json`. Their
 inputs are scores, margins and text signals, never persona identities, so a catalog of
 your own works without refitting.
 """
