@@ -15,6 +15,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableLambda
 
 from assistant.answer.chains import AnswerEngine, check_citations
 from assistant.answer.providers import NONE, Provider
@@ -305,3 +306,24 @@ def test_empty_question_is_refused_clearly(service):
 
     with pytest.raises(QueryError):
         engine(service).stream("  ")
+
+
+def test_the_readme_lcel_example_runs(bundled_settings, monkeypatch):
+    """The README's LCEL example, as written, with a recording chat model in place of Ollama:
+    the model gets the question and the numbered passages that answer it."""
+    code = re.search(r"```python\n(.*?)```", (PROJECT / "README.md").read_text(encoding="utf-8"), re.S).group(1)
+    assert 'model = ChatOllama(model="llama3.2")' in code
+    prompts: list[str] = []
+
+    def model(prompt_value) -> AIMessage:
+        prompts.append(prompt_value.to_string())
+        return AIMessage("Write-through writes to the cache and the store [1].")
+
+    code = code.replace('model = ChatOllama(model="llama3.2")', "model = RunnableLambda(recording)")
+    monkeypatch.setenv("STORE_DIR", str(bundled_settings.store_dir))
+    monkeypatch.setenv("NOTES_PATH", str(bundled_settings.notes_path))
+    scope = {"RunnableLambda": RunnableLambda, "recording": model}
+    exec(code.replace("chain.invoke(", "result = chain.invoke("), scope)  # noqa: S102 - our own README
+    assert scope["result"].endswith("[1].")
+    (prompt,) = prompts
+    assert "Q: when does write-through make sense?" in prompt and "[1] " in prompt and "Write-through" in prompt

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from assistant.core.settings import NOTES_DIR, Settings
+from assistant.core.settings import NOTES_DIR, Settings, env_example
 from assistant.service import Service
 from ingest.pipeline import parse_tree, run_ingest
 from ingest.watch import NotesWatcher
-from tests.conftest import make_settings
+from tests.conftest import PROJECT, make_settings
 
 
 def test_notes_path_defaults_to_the_notes_folder_and_reads_what_is_added(tmp_path):
@@ -101,3 +101,13 @@ def test_first_page_examples_work_and_stay_the_same(service):
         result = service.search(request)
         offered += persona.key in [p.key for p in [result.persona, *result.suggestions] if p is not None]
     assert offered >= 3, needs
+
+
+def test_env_example_is_generated_from_the_described_settings():
+    """`.env.example` is what `python -m assistant settings --env-example` writes: every
+    setting, each with its description, so the two never drift apart."""
+    shipped = (PROJECT / ".env.example").read_text(encoding="utf-8")
+    assert shipped == env_example()
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"{name} has no description"
+        assert f"{name.upper()}=" in shipped
