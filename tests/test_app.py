@@ -267,7 +267,9 @@ def test_persona_library_filters_and_favourites(app_env):
     at.text_input(key="persona_need").set_value("magican").run()
     button(at, "🎩 Magician").click().run()
     assert any(t.startswith("### 🎩 Magician") for t in texts(at))
+    assert at.button(key="favourite").label == "☆ Star"  # short labels, never cut to "★ Unfavo…"
     at.button(key="favourite").click().run()
+    assert at.button(key="favourite").label == "★ Starred"
     assert "Magician@" in next(iter(ChatStore(app_env).personas.favourites(USER)))
     assert at.dataframe[0].value["Name"].iloc[0] == "Magician"  # favourites first
     assert at.dataframe[0].value["★"].iloc[0] == "★"
@@ -305,6 +307,36 @@ def test_create_find_use_edit_and_delete_your_own_persona(app_env):
     at.button(key="confirm-delete-persona").click().run()
     assert ChatStore(app_env).personas.own(USER) == []
     assert any("Deleted “Bread Coach”" in t for t in toasts(at))
+    # the chat that offered it says it is gone, instead of offering to use it
+    at.sidebar.radio(key="view").set_value("Chat").run()
+    offers = " ".join(c.value for c in at.caption)
+    assert "has since been deleted" in offers
+    assert not [b for b in at.button if b.label.startswith("Use 🍞")]
+
+
+# ---------------------------------------------------------------------- slash commands
+def test_slash_commands_pick_a_persona_ask_the_notes_and_leave_paths_alone(app_env):
+    at = fresh()
+    assert "type / and a persona" in at.chat_input[0].placeholder
+    at.chat_input[0].set_value("/linx termnal").run()
+    assert any(t.startswith("#### 🐧 Linux Terminal") for t in texts(at))  # picked for this chat at once
+    at.sidebar.button(key="new-chat").click().run()
+    at.chat_input[0].set_value("/notes act as a cache").run()
+    assert at.chat_message[1].markdown[0].value.startswith("From your notes on")
+    at.sidebar.button(key="new-chat").click().run()
+    at.chat_input[0].set_value("/etc/hosts").run()
+    assert not at.exception and at.chat_message[0].markdown[0].value == "/etc/hosts"
+    assert not any(t.startswith("#### ") for t in texts(at))  # no persona picked
+    at.sidebar.button(key="new-chat").click().run()
+    at.chat_input[0].set_value("/").run()
+    assert "star" in at.chat_message[1].markdown[0].value.casefold()  # the favourites, or how to star one
+
+
+def test_a_chat_is_named_by_its_first_question(app_env):
+    at = fresh()
+    at.chat_input[0].set_value("How does consistent hashing spread keys?").run()
+    assert at.subheader[0].value == "How does consistent hashing spread keys?"
+    assert "How does consistent hashing spread keys?" in at.sidebar.selectbox(key="session_select").options
 
 
 # -------------------------------------------------------------------------- sessions

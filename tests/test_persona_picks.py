@@ -4,6 +4,8 @@ commands. Inputs are written here, never lines of an eval file."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from assistant.answer.records import SUGGESTION_MARGIN, Answer
@@ -145,3 +147,12 @@ def test_slash_notes_asks_the_notes_whatever_the_message_sounds_like(service):
 def test_a_path_is_not_a_command(service):
     answer = service.stream("/etc/hosts").answer
     assert answer.persona is None or answer.mode != "persona-picked"
+
+
+def test_slash_commands_work_in_the_cli_ask(bundled_settings):
+    from tests.test_retrieval import cli
+
+    picked = json.loads(cli(bundled_settings, "ask", "/linx termnal", "--json").stdout)
+    assert picked["persona"]["name"] == "Linux Terminal"
+    notes = json.loads(cli(bundled_settings, "ask", "/notes act as a cache", "--json").stdout)
+    assert notes["mode"] in ("extractive", "notes") and notes["sources"]
