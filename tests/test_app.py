@@ -287,6 +287,15 @@ def test_create_find_use_edit_and_delete_your_own_persona(app_env):
     )
     button(at, "Save persona").click().run()
     assert any("Saved “Sourdough Coach”" in t for t in toasts(at))
+    # the same name again is refused, and what was typed stays in the form
+    inputs = {t.label: t for t in at.text_input}
+    assert inputs["Name"].value == ""  # a saved persona leaves the form empty for the next
+    inputs["Name"].set_value("Sourdough Coach")
+    at.text_area[0].set_value("I want you to act as another coach.")
+    button(at, "Save persona").click().run()
+    assert any("already have a persona named" in e.value for e in at.error)
+    assert {t.label: t for t in at.text_input}["Name"].value == "Sourdough Coach"
+    assert at.text_area[0].value == "I want you to act as another coach."
     own = ChatStore(app_env).personas.own(USER)
     assert [p.name for p in own] == ["Sourdough Coach"] and own[0].slots == ("level",)
     # found by a typo in the chat, like the notes' own personas

@@ -142,6 +142,7 @@ def test_slash_notes_asks_the_notes_whatever_the_message_sounds_like(service):
     answer = service.stream("/notes act as a cache").answer
     assert answer.mode != "persona-picked" and answer.sources
     assert any("ache" in s.breadcrumb for s in answer.sources)
+    assert not answer.truncated  # the "/notes" is not counted as text that was cut
 
 
 def test_a_path_is_not_a_command(service):

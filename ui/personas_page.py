@@ -121,19 +121,27 @@ def persona_card(page: Page, persona: Persona, session: ChatSession) -> None:
             st.rerun()
         if persona.is_own and cols[2].button("Edit", key="edit-persona"):
             st.session_state.editing = persona.key
+            st.session_state.persona_form_round = st.session_state.get("persona_form_round", 0) + 1  # its values
 
 
 def own_persona_forms(page: Page) -> None:
     editing = page.persona(st.session_state.get("editing"))
     with st.expander("Edit your persona" if editing else "Create your own persona", expanded=editing is not None):
-        with st.form("own-persona", clear_on_submit=editing is None):
-            name = st.text_input("Name", value=editing.name if editing else "", placeholder="Code Reviewer")
-            emoji = st.text_input("Emoji", value=editing.emoji if editing else "", max_chars=8)
+        # A refused save keeps what was typed; a saved one starts the next form empty (new keys).
+        round_ = st.session_state.setdefault("persona_form_round", 0)
+        with st.form("own-persona", clear_on_submit=False):
+            name = st.text_input(
+                "Name", value=editing.name if editing else "", placeholder="Code Reviewer", key=f"own-name-{round_}"
+            )
+            emoji = st.text_input(
+                "Emoji", value=editing.emoji if editing else "", max_chars=8, key=f"own-emoji-{round_}"
+            )
             prompt = st.text_area(
                 "Prompt",
                 value=editing.prompt if editing else "",
                 height=160,
                 placeholder="I want you to act as … Use {slot} for values to fill in.",
+                key=f"own-prompt-{round_}",
             )
             if st.form_submit_button("Save persona"):
                 try:
@@ -144,6 +152,7 @@ def own_persona_forms(page: Page) -> None:
                     st.error(str(exc))
                 else:
                     st.session_state.persona_detail, st.session_state.editing = saved.key, None
+                    st.session_state.persona_form_round = round_ + 1
                     st.session_state.toast = f"Saved “{saved.name}”."
                     st.rerun()
         if editing is not None:

@@ -287,12 +287,13 @@ class AnswerEngine:
         command = commands.parse(question, lambda name: self.pipeline.find_persona(name, own))
         if command is not None and command.kind == "persona" and command.rest:
             persona, question = command.persona, command.rest
-        q = self.pipeline.clean(question if command is None or command.kind != "notes" else command.rest or question)
+        asked = question if command is None or command.kind != "notes" else command.rest or question
+        q = self.pipeline.clean(asked)
         draft = _Draft(
             question=q,
             provider=self.provider,
             searched=q,
-            truncated=len(" ".join(str(question).split())) > len(q),
+            truncated=len(" ".join(str(asked).split())) > len(q),  # what was asked, not the "/notes"
         )
         turns = model_history(history)
         if command is not None:
@@ -445,7 +446,8 @@ class AnswerEngine:
             d.mode = "persona-prompt"
             d.text = (
                 "Role-play needs a language model, and none is configured (`LLM_PROVIDER` in `.env`). "
-                f"Until then, copy the {persona.name} prompt into any chat app."
+                f"Until then, copy the {persona.name} prompt into any chat app. To ask your notes instead, "
+                "start the message with `/notes`, or drop the persona."
             )
             yield from _said(d)
             return
