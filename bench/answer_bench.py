@@ -12,20 +12,10 @@ from __future__ import annotations
 import os
 import time
 
-from common import bench_store, emit, fresh_message, row, summary
+from common import FALLBACK_QUERIES, bench_store, emit, fresh_message, row, summary
 
-QUESTIONS = [
-    "what is cache-aside?",
-    "disadvantages of sharding",
-    "when does write-through make sense",
-    "what's a CNAME record",
-    "tcp vs udp for multiplayer games",
-    "how many bytes in 2^20",
-    "levenshtein query example ordering by distance",
-    "webflow symbols",
-    "federation downsides",
-    "what kinds of things should I cache",
-]
+# the notes questions of the bench's own queries, and one more open question
+QUESTIONS = [*FALLBACK_QUERIES[:9], "what kinds of things should I cache"]
 
 
 def main() -> None:

@@ -125,6 +125,30 @@ def fresh_message(pipeline: object) -> None:
         analyses.clear()
 
 
+def timed_search(pipeline: object, query: str) -> float:
+    """Seconds of one warm `pipeline.search`, as a new message (not a cached analysis)."""
+    fresh_message(pipeline)
+    t = time.perf_counter()
+    pipeline.search(query)
+    return time.perf_counter() - t
+
+
+def ratio_row(
+    measure: str, *, baseline: float, now: float, max_ratio: float, unit: str, of: str = "", note: str = ""
+) -> dict:
+    """A row whose target is at most `max_ratio` times its baseline (`of`: what the baseline is)
+    measured in the same run."""
+    return row(
+        measure,
+        baseline=baseline,
+        now=now,
+        unit=unit,
+        target=f"<= {max_ratio}x {of}".strip(),
+        met=now <= max_ratio * baseline,
+        note=note,
+    )
+
+
 def row(
     measure: str,
     *,

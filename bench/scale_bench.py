@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import scale_notes
-from common import emit, fresh_message, log, queries, row, rss_mb, summary
+from common import emit, log, queries, row, rss_mb, summary, timed_search
 
 MEDIAN_MAX_MS = 60.0
 P95_MAX_MS = 150.0
@@ -139,10 +139,7 @@ def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
 
     def ours(q: str) -> float:
-        fresh_message(pipeline)
-        t = time.perf_counter()
-        pipeline.search(q)
-        return time.perf_counter() - t
+        return timed_search(pipeline, q)
 
     def plain(q: str) -> float:
         t = time.perf_counter()

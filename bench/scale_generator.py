@@ -18,17 +18,19 @@ import json
 import random
 import re
 import shutil
+import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from assistant.core.text import IMAGE, MD_LINK, outline_syntax  # noqa: E402 - after the path
+
 SOURCES = {"notes": PROJECT / "notes", "logseq": PROJECT / "training" / "trees" / "logseq" / "pages"}
 SEED = 17
 GENERATED = "generated"
 
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-WIKI = re.compile(r"\[\[([^\]]+)\]\]")
-BLOCK_REF = re.compile(r"\(\([0-9a-f-]{8,}\)\)")
-MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 URLISH = re.compile(r"https?://\S+")
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 ACT_AS = re.compile(r"act\s+as", re.IGNORECASE)  # persona titles: the generated notes hold none
@@ -39,8 +41,8 @@ def _clean(line: str) -> str:
     text = line.strip()
     text = re.sub(r"^(- )+", "", text).strip()
     text = re.sub(r"^#+\s*", "", text)
-    text = WIKI.sub(lambda m: m.group(1), text)
-    text = BLOCK_REF.sub("", text)
+    text = outline_syntax(text)  # wiki links as their text, block references and macros out
+    text = IMAGE.sub(lambda m: m.group(1), text)
     text = MD_LINK.sub(lambda m: m.group(1), text)
     text = URLISH.sub("", text)
     return re.sub(r"\s+", " ", text.replace("**", "").replace("`", "")).strip()

@@ -20,7 +20,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support import PROJECT, free_port, stop, streamlit_command, wait_for_port
+import pytest
+
+from tests.support import CHROMIUM, PROJECT, free_port, stop, streamlit_command, wait_for_port
+
+# The marks of a test that signs in through the provider in a real browser.
+SIGNED_IN_BROWSER_MARKS = [
+    pytest.mark.browser,
+    # the provider runs in this process: its Authlib's own deprecations are not ours
+    pytest.mark.filterwarnings("ignore:authlib.jose module is deprecated"),
+    pytest.mark.filterwarnings("ignore:get_jwt_config"),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
+]
 
 CLIENT_ID = "notes-assistant-tests"
 FIRST_PAGE_MS = 150_000  # the first page of a fresh server loads the index and the models

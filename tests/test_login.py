@@ -17,16 +17,10 @@ import pytest
 
 from assistant.chat.schema import HistoryError
 from assistant.chat.store import ChatStore
-from tests.oidc import FIRST_PAGE_MS, send, shoot, sign_in, sign_out, signed_in_app
+from tests.oidc import FIRST_PAGE_MS, SIGNED_IN_BROWSER_MARKS, send, shoot, sign_in, sign_out, signed_in_app
 from tests.support import CHROMIUM, CHROMIUM_FLAGS
 
-pytestmark = [
-    pytest.mark.browser,
-    # the provider runs in this process: its Authlib's own deprecations are not ours
-    pytest.mark.filterwarnings("ignore:authlib.jose module is deprecated"),
-    pytest.mark.filterwarnings("ignore:get_jwt_config"),
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
-]
+pytestmark = SIGNED_IN_BROWSER_MARKS
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"

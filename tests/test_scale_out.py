@@ -21,20 +21,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from assistant.chat.store import ChatStore
-from tests.oidc import FIRST_PAGE_MS, oidc_provider, send, shoot, sign_in, write_secrets
+from tests.oidc import FIRST_PAGE_MS, SIGNED_IN_BROWSER_MARKS, oidc_provider, send, shoot, sign_in, write_secrets
 from tests.postgres import postgres_database, postgres_url  # noqa: F401 - fixtures
 from tests.support import CHROMIUM, CHROMIUM_FLAGS, PROJECT, free_port, stop, streamlit_command, wait_for_port
 
-pytestmark = [
-    pytest.mark.browser,
-    # the provider runs in this process: its Authlib's own deprecations are not ours
-    pytest.mark.filterwarnings("ignore:authlib.jose module is deprecated"),
-    pytest.mark.filterwarnings("ignore:get_jwt_config"),
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
-]
+pytestmark = SIGNED_IN_BROWSER_MARKS
 
 USER = "carol@example.com"
 ANSWER_MS = 60_000

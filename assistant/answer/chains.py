@@ -31,6 +31,7 @@ from assistant.answer.records import Answer, AnswerEvent, AnswerMode, Done, Stat
 from assistant.core.passages import Passage
 from assistant.core.personas import Persona, PersonaRef
 from assistant.core.settings import Settings
+from assistant.core.text import FORMAT_TOKEN_PATTERN
 from assistant.search.retrieval import NotesRetriever, SearchPipeline, SearchResult, from_document, to_document
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
@@ -38,7 +39,7 @@ NOTHING = "Nothing relevant in your notes for this question."
 # Prompt-format tokens a small model copies into its output: chat-template markers and the
 # tags that fence the passages. They are never part of an answer.
 FORMAT_TAGS = re.compile(
-    r"</?passages>|<\|[^|>\s]{1,40}\|>|\[/?(?:INST|SYS)\]|<</?SYS>>|</?s>|^\s*(?:assistant|user|system)\s*:\s*",
+    rf"</?passages>|{FORMAT_TOKEN_PATTERN}|</?s>|^\s*(?:assistant|user|system)\s*:\s*",
     re.IGNORECASE | re.MULTILINE,
 )
 # Modes of the assistant's turns that a model wrote; the app's own messages (persona offers,

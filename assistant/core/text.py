@@ -24,6 +24,9 @@ BLOCK_REF = re.compile(r"\(\([0-9a-f-]{8,}\)\)")
 MACRO = re.compile(r"\{\{[^{}]*\}\}")
 ORG_BLOCK = re.compile(r"^(\s*(?:-\s+)?)#\+(?:BEGIN|END)_\w+\s*$", re.IGNORECASE | re.MULTILINE)
 CALLOUT = re.compile(r"^(\s*>\s*)\[!\w+\][-+]?\s*", re.MULTILINE)
+# The special tokens of chat-model prompt formats (ChatML, Llama 2): in a message they are
+# scaffolding, in a model's output a leak. One pattern for both (signals and chains).
+FORMAT_TOKEN_PATTERN = r"<\|[^|>\s]{1,40}\|>|\[/?(?:INST|SYS|SYSTEM)\]|<</?SYS>>"
 
 
 class QueryError(ValueError):

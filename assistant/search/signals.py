@@ -10,6 +10,8 @@ import json
 import re
 import unicodedata
 
+from assistant.core.text import FORMAT_TOKEN_PATTERN
+
 # English request forms ("act as …", "pretend to be …"): one feature among many. Requests in
 # other languages reach their persona through the cross-lingual model instead.
 REQUEST = re.compile(
@@ -71,7 +73,7 @@ ROLE_REQUEST_EXAMPLES = (
 # Scaffolding: the structure of a prompt or a chat transcript rather than a message.
 CHAT_TURN = re.compile(r"(?im)^\s*(?:assistant|user|human|system|ai|bot)\s*:")
 SPECIAL_TOKEN = re.compile(
-    r"\[/?(?:INST|SYS|SYSTEM)\]|<\|[^|>]{1,40}\|>|<</?SYS>>|^\s*#{2,}\s*(?:instruction|response|system)\b"
+    rf"{FORMAT_TOKEN_PATTERN}|^\s*#{{2,}}\s*(?:instruction|response|system)\b"
     r"|\{\{\s*\w+\s*\}\}|<!--.*?-->",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
@@ -85,7 +87,7 @@ PROMPT_KEYS = ("persona", "role", "system", "instruction", "instructions", "prom
 WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
-FORMAT_TOKEN = re.compile(r"<\|[^|>]{1,40}\|>|\[/?(?:INST|SYS|SYSTEM)\]|<</?SYS>>|<!--|-->")
+FORMAT_TOKEN = re.compile(rf"{FORMAT_TOKEN_PATTERN}|<!--|-->")
 EMPHASIS = re.compile(r"(\*\*|__|~~|`)")
 
 
