@@ -14,6 +14,7 @@ names it in one atomic swap (only if the index it belongs to is still the curren
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +67,18 @@ def passage_view_text(passage: Passage) -> str:
 
 
 def views_of(passages: list[Passage], catalog: PersonaCatalog) -> list[View]:
+    # A persona's passage is read as `Persona.crosslingual_text`, the text a persona of your
+    # own is embedded with too: both kinds are compared on the same footing.
+    personas = {p.key: p for p in catalog.personas}
     views = [
-        View(f"p:{p.id}", "passage", passage_view_text(p), passage=p.id, persona=p.persona or "") for p in passages
+        View(
+            f"p:{p.id}",
+            "passage",
+            personas[p.persona].crosslingual_text if p.persona in personas else passage_view_text(p),
+            passage=p.id,
+            persona=p.persona or "",
+        )
+        for p in passages
     ]
     views += [View(f"n:{p.key}", "name", p.name, persona=p.key) for p in catalog.personas]
     for p in passages:
@@ -90,6 +101,7 @@ def embed_views(views: list[View], settings: Settings, progress: Progress | None
             out[i] = found[key]
         else:
             todo[key] = (view.as_query, view.text)
+    counts = Counter(keys)
     done = len(views) - sum(1 for k in keys if k not in found)
     if progress:
         progress("cross-lingual", done, len(views))
@@ -106,7 +118,7 @@ def embed_views(views: list[View], settings: Settings, progress: Progress | None
             if passages:
                 fresh.update(zip([k for k, _ in passages], model.embed_passages([t for _, t in passages])))
             cache.put({k: fresh[k] for k, _ in batch})
-            done += sum(keys.count(k) for k, _ in batch)
+            done += sum(counts[k] for k, _ in batch)
             if progress:
                 progress("cross-lingual", min(done, len(views)), len(views))
         for i, key in enumerate(keys):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from assistant.core.text import IMAGE, MD_LINK
+from assistant.core.text import IMAGE, MD_LINK, outline_syntax
 from assistant.core.vectorstore import IngestProblem
 
 BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+](?:[ \t]+(?P<text>.*)|[ \t]*)$")
@@ -28,7 +28,10 @@ PROPERTY = re.compile(r"^\s*(?:[-*+]\s+)?(?P<key>[A-Za-z][\w-]*)::(?:\s+(?P<valu
 FRONT_MATTER_FENCE = "---"
 FRONT_MATTER_MAX_LINES = 60
 YAML_KEY = re.compile(r"^(?P<key>[A-Za-z][\w-]*):\s*(?P<value>.*)$")
-DESCRIPTION = re.compile(r"^\s*description::?\s*(?P<text>.+?)\s*$", re.IGNORECASE)
+# A property whose value is prose (a description, a summary, an abstract) is what the page says
+# of itself: its opening text. Tags, dates, links and short lists stay metadata.
+PROSE_MIN_WORDS = 5  # words in one comma-separated item: a sentence, not a list of names
+PROSE_WORD = re.compile(r"[^\W\d_]{2,}")
 HEADING_MARK = re.compile(r"^#{1,6}\s+")  # "- ## Usage": a heading written as a bullet
 SEP = "\x00"
 
@@ -100,6 +103,15 @@ def page_properties(lines: list[str]) -> tuple[dict[str, str], list[int]]:
     return props, used
 
 
+def _prose_value(line: str) -> str:
+    """The value of a `key:: value` (or front matter `key: value`) line when it is prose."""
+    m = PROPERTY.match(line) or YAML_KEY.match(line.strip())
+    value = (m.group("value") or "").strip().strip("'\"") if m else ""
+    if any(len(PROSE_WORD.findall(outline_syntax(item))) >= PROSE_MIN_WORDS for item in value.split(",")):
+        return value
+    return ""
+
+
 def _indent_unit(lines: list[str]) -> int:
     widths = set()
     for line in lines:
@@ -126,10 +138,9 @@ def parse_outline(lines: list[str], title: str = "") -> ParseResult:
     properties and front matter are read as metadata and their lines left out of the tree."""
     properties, metadata_lines = page_properties(lines)
     root = Node(title=title, line=0, depth=-1)
-    # A page's description is what the page says of itself: its opening text, not metadata.
-    described = [n for n in metadata_lines if DESCRIPTION.match(lines[n - 1])]
+    described = [n for n in metadata_lines if _prose_value(lines[n - 1])]
     for number in described:
-        root.body.append((number, DESCRIPTION.match(lines[number - 1]).group("text")))
+        root.body.append((number, _prose_value(lines[number - 1])))
     metadata_lines = [n for n in metadata_lines if n not in described]
     skip = set(metadata_lines) | set(described)
     stack: list[Node] = [root]

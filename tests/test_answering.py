@@ -258,6 +258,15 @@ def test_follow_up_is_condensed_with_the_model(service):
     ]
 
 
+def test_a_new_topic_costs_no_rewrite_call(service):
+    """Only a message that the conversation makes more decisive is rewritten by the model."""
+    recorder = Recorder()
+    model = FakeListChatModel(responses=["Cache-aside loads on a miss [1]."], callbacks=[recorder])
+    history = [HumanMessage("what is sharding?"), AIMessage("Sharding splits data across databases [1].")]
+    answer = engine(service, model).ask("what is cache-aside?", history=history)
+    assert len(recorder.calls) == 1 and answer.text.startswith("Cache-aside")
+
+
 def test_raising_model_falls_back_to_the_extractive_answer(service):
     answer = engine(service, Broken(messages=iter([]))).ask("what is cache-aside?")
     assert answer.error and "could not be reached" in answer.error and "ConnectionError" in answer.error

@@ -198,3 +198,17 @@ def test_unfenced_code_in_a_bullet_renders_as_code():
     code = "```\nclass Deck(object):\n\n    def __init__(self, cards):\n        self.cards = cards ** 2\n```"
     assert code in markdown
     assert "- A sentence that wraps  \n  onto a second line." in markdown  # prose stays prose
+
+
+def test_prose_properties_open_the_page_and_the_rest_stay_metadata():
+    lines = [
+        "summary:: Rollups keep one row per day so that dashboards never scan raw events.",
+        "tags:: [[analytics]], [[postgres]]",
+        "created:: 2024-05-01",
+        "- Rollup tables",
+        "    - refreshed every night",
+    ]
+    result = parse_outline(lines, title="Rollups")
+    opening = " ".join(text for _, text in result.root.body)
+    assert opening.startswith("Rollups keep one row per day") and "analytics" not in opening
+    assert "2024-05-01" not in opening

@@ -126,8 +126,10 @@ def outcome(router: Router, ex: Example) -> dict:
     if ex.name_match is not None:
         pick, route = ex.name_match, "persona"
     else:
-        decision = router.decide(
-            route_vector(rank, a.scores, a.signals), scaffolding=a.signals.scaffolding or a.signals.injection
+        decision = router.choose(
+            route_vector(rank, a.scores, a.signals),
+            len(order),
+            scaffolding=a.signals.scaffolding or a.signals.injection,
         )
         route = decision.route
         pick = order[0] if route == "persona" and order else None

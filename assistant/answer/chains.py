@@ -397,18 +397,19 @@ class AnswerEngine:
         previous = [str(m.content) for m in history if isinstance(m, HumanMessage)]
         if not previous or alone.persona_reason == "name":
             return alone, None
-        standalone = None
-        if self.model is not None:
+        joined = self.pipeline.search(f"{previous[-1]} {q}", own=own)
+        if joined.route != "notes" or not self._disambiguates(joined, alone):
+            return alone, None
+        if self.model is not None:  # a follow-up: the model words it as a question of its own
             try:
                 chain = condense_prompt | self.model | StrOutputParser()
                 rewritten = strip_format_tags(chain.invoke({"history": turns[-CONDENSE_TURNS:], "question": q}))
                 if rewritten.strip() and len(rewritten) < 500:
-                    standalone = rewritten.strip()
+                    condensed = self.pipeline.search(rewritten.strip(), own=own)
+                    if condensed.route == "notes" and self._disambiguates(condensed, alone):
+                        joined = condensed
             except Exception:
-                standalone = None  # join the previous question instead
-        joined = self.pipeline.search(standalone or f"{previous[-1]} {q}", own=own)
-        if joined.route != "notes" or not self._disambiguates(joined, alone):
-            return alone, None
+                pass  # the joined question stands
         before = self.pipeline.search(previous[-1])
         topics = {topic_of(p) for p in before.passages[:1] + alone.passages[:1] if p.kind == "note"}
 

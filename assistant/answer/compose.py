@@ -25,7 +25,7 @@ from langchain_core.documents import Document
 from assistant.core.passages import Passage
 from assistant.core.text import MD_LINK, URL, WORD, Unit, dedent_bullets, outline_markdown, units_of
 from assistant.search.index import Index
-from assistant.search.retrieval import Analysis, SearchPipeline
+from assistant.search.retrieval import Analysis, Message, SearchPipeline
 
 LABEL_CHARS = 8  # what a group's "**label** [n]" line adds besides the label itself
 LABEL_MAX_CHARS = 60  # longer titles are sentences: cut at a word
@@ -69,13 +69,14 @@ class Composer:
         sizes = [len(p.text) for p in notes if not p.link_only]
         self.mean_chars = float(np.mean(sizes)) if sizes else float(budget)
         self._units: dict[int, list[Unit]] = {}
+        self._contents: dict[int, list[int]] = {}
         self.templates = self._templates(notes)
 
     def _templates(self, notes: list[Passage]) -> frozenset[tuple[str, ...]]:
         title_words = frozenset(w for p in notes for t in p.path for w in WORD.findall(t.casefold()))
         sections: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
-        for p in notes:
-            for unit in units_of(p.text):
+        for row, p in zip(self.index.note_rows, notes, strict=True):
+            for unit in self.units(int(row)):
                 if not unit.code:
                     sections.setdefault(template_of(unit.plain, title_words), set()).add(p.path)
         self._title_words = title_words
@@ -102,11 +103,11 @@ class Composer:
     # ---------------------------------------------------------------- compose
     def compose_documents(self, question: str, documents: list[Document]) -> Composition:
         """The answer to `question` from a retriever's documents (best first)."""
-        analysis = self.pipeline.analyse(self.pipeline.clean(question))
+        message = self.pipeline.message(self.pipeline.clean(question))
         rows = [self.index.by_id[d.id] for d in documents if d.id in self.index.by_id]
-        return self.compose(analysis, rows)
+        return self.compose(message, rows)
 
-    def compose(self, analysis: Analysis, ranked_rows: list[int]) -> Composition:
+    def compose(self, analysis: Analysis | Message, ranked_rows: list[int]) -> Composition:
         rows = [r for r in ranked_rows if self.index.passages[r].kind == "note"]
         further = [self.index.passages[r] for r in rows if self.index.passages[r].link_only]
         content = [r for r in rows if not self.index.passages[r].link_only and self._content(r)]
@@ -117,16 +118,18 @@ class Composer:
         return self._render(picked, pool, further)
 
     def _content(self, row: int) -> list[int]:
-        """The units of a passage that are not filler."""
-        passage = self.index.passages[row]
-        return [n for n, u in enumerate(self.units(row)) if not self.is_filler(u, passage)]
+        """The units of a passage that are not filler (worked out once per passage)."""
+        if row not in self._contents:
+            passage = self.index.passages[row]
+            self._contents[row] = [n for n, u in enumerate(self.units(row)) if not self.is_filler(u, passage)]
+        return self._contents[row]
 
     def _pool(self, content: list[int]) -> list[int]:
         """The best passages, as many as the budget could quote whole (at least one)."""
         wanted = max(1, round(self.budget / max(self.mean_chars, 1.0)))
         return content[:wanted]
 
-    def _select(self, analysis: Analysis, pool: list[int]) -> list[Candidate]:
+    def _select(self, analysis: Analysis | Message, pool: list[int]) -> list[Candidate]:
         candidates = [Candidate(r, n, self.units(r)[n]) for r in pool for n in self._content(r)]
         relevance = self._relevance(analysis, candidates)
         chosen: dict[tuple[int, int], Candidate] = {}
@@ -177,7 +180,7 @@ class Composer:
         p = self.index.passages[row]
         return (p.source, p.path)
 
-    def _relevance(self, analysis: Analysis, candidates: list[Candidate]) -> np.ndarray:
+    def _relevance(self, analysis: Analysis | Message, candidates: list[Candidate]) -> np.ndarray:
         """Unit and passage closeness to the question, added: under the cross-lingual model for
         any language, and the notes model too for the share of the question in the notes' words."""
         rows = sorted({c.row for c in candidates})

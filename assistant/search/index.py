@@ -9,6 +9,8 @@ the line vectors answers pick from are read from Chroma on demand.
 from __future__ import annotations
 
 import bisect
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from assistant.core.vectorstore import Manifest, chroma_client, open_collection,
 from assistant.search.signals import WORDS, casefold
 
 MENTION_MIN_CHARS = 8
+LINE_ROWS_KEPT = 2048  # passages whose line vectors stay in memory (a few MB), most recent first
 MENTION_MAX_WORDS = 8
 
 if TYPE_CHECKING:
@@ -47,12 +50,18 @@ class Index:
         self.note_rows = np.flatnonzero(self.is_note)
         self.vocabulary = frozenset(w for p in self.passages for w in WORDS.findall(casefold(p.body)))
         self._index_titles()
-        self.crosslingual_ready = bool(manifest.crosslingual)
         self.xl_vectors = np.zeros((len(self.passages), DIMENSIONS), dtype=np.float32)
         self.name_vectors: dict[str, np.ndarray] = {}
         self.xl_collection: Collection | None = None
+        self._lines: OrderedDict[int, dict[int, np.ndarray]] = OrderedDict()  # row -> line n -> vector
+        self._lines_lock = threading.Lock()
         if self.crosslingual_ready:
             self._load_crosslingual(client)
+
+    @property
+    def crosslingual_ready(self) -> bool:
+        """The cross-lingual views of this index are filled in (the manifest says so)."""
+        return self.manifest.crosslingual_ready
 
     @classmethod
     def load(cls, settings: Settings) -> Index:
@@ -75,17 +84,32 @@ class Index:
         return self.xl_vectors[row] if row is not None else np.zeros(DIMENSIONS, dtype=np.float32)
 
     def line_vectors(self, rows: list[int]) -> dict[tuple[int, int], np.ndarray]:
-        """Cross-lingual vectors of the lines of these passages: (row, n) -> vector."""
+        """Cross-lingual vectors of the lines of these passages: (row, n) -> vector. Read from
+        Chroma for the passages not read lately (the passages of recent answers are kept)."""
         if self.xl_collection is None or not rows:
             return {}
-        ids = [self.passages[r].id for r in rows]
-        got = self.xl_collection.get(
-            where={"$and": [{"kind": "line"}, {"passage": {"$in": ids}}]}, include=["metadatas", "embeddings"]
-        )
-        return {
-            (self.by_id[m["passage"]], int(m["n"])): np.asarray(v, dtype=np.float32)
-            for m, v in zip(got["metadatas"], got["embeddings"])
-        }
+        with self._lines_lock:
+            missing = [r for r in dict.fromkeys(rows) if r not in self._lines]
+        fetched: dict[int, dict[int, np.ndarray]] = {r: {} for r in missing}
+        if missing:
+            got = self.xl_collection.get(
+                where={"$and": [{"kind": "line"}, {"passage": {"$in": [self.passages[r].id for r in missing]}}]},
+                include=["metadatas", "embeddings"],
+            )
+            for m, v in zip(got["metadatas"], got["embeddings"]):
+                fetched[self.by_id[m["passage"]]][int(m["n"])] = np.asarray(v, dtype=np.float32)
+            with self._lines_lock:
+                self._lines.update(fetched)
+        with self._lines_lock:
+            out = {}
+            for r in rows:
+                lines = self._lines.get(r, fetched.get(r, {}))
+                if r in self._lines:
+                    self._lines.move_to_end(r)
+                out.update({(r, n): v for n, v in lines.items()})
+            while len(self._lines) > LINE_ROWS_KEPT:
+                self._lines.popitem(last=False)
+        return out
 
     # ------------------------------------------------------------------- titles
     def _index_titles(self) -> None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -32,7 +32,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 from rapidfuzz import fuzz, process
 
-from assistant.core.embeddings import E5Embeddings
+from assistant.core.embeddings import DIMENSIONS, E5Embeddings
 from assistant.core.passages import Passage
 from assistant.core.personas import Persona, normalize_name
 from assistant.core.settings import Settings
@@ -125,6 +125,20 @@ class SearchResult:
         }
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as the notes see it, whoever asks: its embeddings, notes and signals."""
+
+    notes_query: np.ndarray
+    crosslingual_query: np.ndarray
+    head_query: np.ndarray  # the head clause under the cross-lingual model (a request's verb)
+    notes: list[tuple[int, float]]
+    signals: MessageSignals
+
+
 @dataclass
 class Analysis:
     """What is known of a message before the decision: what the router is fitted on."""
@@ -161,19 +175,18 @@ class SearchPipeline:
         self.router = router
         self.settings: Settings = index.settings
         catalog = index.catalog
-        dims = index.vectors.shape[1] if index.vectors.size else 384
         notes_vectors = (
             np.stack([index.vectors[index.row_of_persona[p.key]] for p in catalog.personas])
             if len(catalog)
-            else np.zeros((0, dims), dtype=np.float32)
+            else np.zeros((0, index.vectors.shape[1]), dtype=np.float32)
         )
         cross = np.stack([index.persona_crosslingual(p.key) for p in catalog.personas]) if len(catalog) else None
         names = (
-            np.stack([index.name_vectors.get(p.key, np.zeros(384, dtype=np.float32)) for p in catalog.personas])
+            np.stack([index.name_vectors.get(p.key, np.zeros(DIMENSIONS, dtype=np.float32)) for p in catalog.personas])
             if len(catalog)
             else None
         )
-        empty = np.zeros((0, 384), dtype=np.float32)
+        empty = np.zeros((0, DIMENSIONS), dtype=np.float32)
         self._notes_space = PersonaSpace(
             catalog, notes_vectors, cross if cross is not None else empty, names if names is not None else empty
         )
@@ -182,7 +195,7 @@ class SearchPipeline:
         self._injection = crosslingual.embed_queries(list(signals.INJECTION_EXAMPLES))
         self._errand = crosslingual.embed_queries(list(signals.ERRAND_EXAMPLES))
         self._role_request = crosslingual.embed_queries(list(signals.ROLE_REQUEST_EXAMPLES))
-        self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()  # recent messages, LRU
+        self._analyses: OrderedDict[tuple, Analysis | Message] = OrderedDict()  # recent messages, LRU
         self._analyses_lock = threading.Lock()
 
     def clean(self, query: str | None) -> str:
@@ -253,24 +266,29 @@ class SearchPipeline:
     # ------------------------------------------------------------------ search
     def analyse(self, text: str, own: Sequence[Persona] = ()) -> Analysis:
         """Scores and signals of a cleaned message, no decision yet; a message analysed a moment
-        ago (routed, then retrieved for) is not embedded again."""
-        key = (text, tuple(p.key for p in own))
+        ago (routed, then retrieved for) is not embedded again, whoever's personas it is for."""
+        return self._cached(("analysis", text, tuple(p.key for p in own)), lambda: self._analyse(text, own))
+
+    def _cached(self, key: tuple, make: Callable[[], T]) -> T:
         with self._analyses_lock:
             if key in self._analyses:
                 self._analyses.move_to_end(key)
                 return self._analyses[key]
-        analysis = self._analyse(text, own)
+        value = make()
         with self._analyses_lock:
-            self._analyses[key] = analysis
+            self._analyses[key] = value
             while len(self._analyses) > ANALYSES_KEPT:
                 self._analyses.popitem(last=False)
-        return analysis
+        return value
 
-    def _analyse(self, text: str, own: Sequence[Persona]) -> Analysis:
-        space = self.space_for(own)
+    def message(self, text: str) -> Message:
+        """What a message is whatever personas it is compared with: its embeddings, its notes
+        and its signals (kept by text, so routing with your own personas reuses them)."""
+        return self._cached(("message", text), lambda: self._read_message(text))
+
+    def _read_message(self, text: str) -> Message:
         scaffolding = signals.has_scaffolding(text)
         searched = signals.searchable(text) or text
-        name = None if scaffolding else self.find_persona(text, own)
         notes_query = np.asarray(self.notes_model.embed_query(searched), dtype=np.float32)
         cross_query = self.crosslingual.query_vector(searched)
         head = head_clause(searched)
@@ -297,19 +315,24 @@ class SearchPipeline:
             known=known,
             scaffolding=scaffolding,
         )
+        return Message(notes_query, cross_query, head_query, notes, message)
+
+    def _analyse(self, text: str, own: Sequence[Persona]) -> Analysis:
+        m = self.message(text)
+        space = self.space_for(own)
         base = dict(
             text=text,
-            name_match=name,
-            notes_query=notes_query,
-            crosslingual_query=cross_query,
-            signals=message,
-            notes=notes,
+            name_match=None if m.signals.scaffolding else self.find_persona(text, own),
+            notes_query=m.notes_query,
+            crosslingual_query=m.crosslingual_query,
+            signals=m.signals,
+            notes=m.notes,
             space=space,
         )
         if not len(space):
             return Analysis(**base)
-        scores = space.scores(text, notes_query, cross_query, head_query)
-        matrix = rank_matrix(scores, known)
+        scores = space.scores(text, m.notes_query, m.crosslingual_query, m.head_query)
+        matrix = rank_matrix(scores, m.signals.known)
         rank = self.router.rank(matrix) if self.router is not None else None
         return Analysis(**base, scores=scores, matrix=matrix, rank=rank)
 
@@ -321,8 +344,8 @@ class SearchPipeline:
 
     def notes(self, query: str, k: int | None = None) -> list[Passage]:
         """The note passages for a query, best first, whatever the route (NotesRetriever)."""
-        analysis = self.analyse(self.clean(query))
-        return [self.index.passages[i].with_score(s) for i, s in analysis.notes[: k or self.settings.retrieval_k]]
+        notes = self.message(self.clean(query)).notes
+        return [self.index.passages[i].with_score(s) for i, s in notes[: k or self.settings.retrieval_k]]
 
     def decide(self, query: str, analysis: Analysis, k: int) -> SearchResult:
         result = self._decide(query, analysis, k)
@@ -353,8 +376,8 @@ class SearchPipeline:
             decision = Decision(route="notes" if passages else "none", probabilities={})
         else:
             scaffolding = analysis.signals.scaffolding or analysis.signals.injection
-            decision = self.router.decide(analysis.route_features, scaffolding=scaffolding)
-        if decision.route == "persona" and ranked:
+            decision = self.router.choose(analysis.route_features, len(ranked), scaffolding=scaffolding)
+        if decision.route == "persona":
             picked = ranked[0]
             return SearchResult(
                 query=query,
@@ -365,12 +388,9 @@ class SearchPipeline:
                 probabilities=decision.probabilities,
                 passages=[self.persona_passage(picked), *passages][:k],
             )
-        route: Route = "none" if decision.route == "persona" else decision.route
-        if route == "none" and self._foreign_question(analysis, decision):
-            route = "notes"
         return SearchResult(
             query=query,
-            route=route,
+            route=decision.route,
             suggestions=ranked[:SUGGESTIONS],
             passages=passages,
             probabilities=decision.probabilities,
@@ -381,17 +401,6 @@ class SearchPipeline:
         words = len(normalize_name(text).split())
         named = self.index.mentioned_titles(text)
         return min(1.0, len(named[0].split()) / words) if named and words else 0.0
-
-    def _foreign_question(self, analysis: Analysis, decision: Decision) -> bool:
-        """A question in another language than the notes', which the router would answer with
-        nothing: the closest notes are quoted instead (cited, for the reader to judge). Across
-        languages the cross-lingual scores of a found answer and of a missing one overlap (on the
-        pooled training files, medians 0.837 and 0.833), so "nothing relevant" would be a guess."""
-        s = analysis.signals
-        if s is None or s.known >= 0.5 or not s.question or s.injection or s.scaffolding:
-            return False
-        p = decision.probabilities
-        return p.get("notes", 0.0) >= p.get("persona", 0.0)
 
     # ------------------------------------------------------------------- notes
     def _title_hits(self, text: str) -> list[int]:

@@ -65,6 +65,7 @@ ROUTE_FEATURES = (
     "crosslingual_peak_x_foreign",
     "notes_best_x_known",
     "persona_crosslingual_x_foreign",
+    "question_x_foreign",  # a question asked in another language than the notes'
 )
 
 
@@ -142,6 +143,7 @@ def route_vector(rank: np.ndarray, scores: PersonaScores, signals: MessageSignal
             signals.crosslingual_peak * (1 - signals.known),
             signals.notes_best * signals.known,
             persona_cross * (1 - signals.known),
+            float(signals.question) * (1 - signals.known),
         ],
         dtype=np.float64,
     )
@@ -177,6 +179,15 @@ class Router:
         if scaffolding and route == "persona":
             route = ranked[1]
         return Decision(route=route, probabilities=p)
+
+    def choose(self, vector: np.ndarray, candidates: int, scaffolding: bool = False) -> Decision:
+        """The decision the app acts on, given how many personas it may offer (prompts that are
+        jailbreaks are not candidates): a persona route with none to offer is none. The app
+        and the training's scoring both call this, so the figures measure what ships."""
+        decision = self.decide(vector, scaffolding=scaffolding)
+        if decision.route == "persona" and not candidates:
+            return Decision(route="none", probabilities=decision.probabilities)
+        return decision
 
     def to_json(self) -> str:
         return json.dumps(

@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 
-from assistant.core.text import FORMAT_TOKEN_PATTERN
+from assistant.core.text import FORMAT_TOKEN_PATTERN, MD_LINK
 
 # English request forms ("act as …", "pretend to be …"): one feature among many. Requests in
 # other languages reach their persona through the cross-lingual model instead.
@@ -49,14 +49,14 @@ INJECTION_EXAMPLES = (
 # devices, payments). A message close to one of them in any language asks for an action, not
 # for a persona's advice or the notes. Written for the app, not taken from any labelled file.
 ERRAND_EXAMPLES = (
-    "Send a text message to my brother saying I am late.",
-    "Schedule a meeting with the team for Monday at ten.",
-    "Turn off the lights in the living room.",
-    "Play my workout playlist.",
-    "Order a pizza to my address.",
-    "Set an alarm for six tomorrow morning.",
-    "Transfer fifty dollars to my savings account.",
-    "Reply to the last email in my inbox.",
+    "Start the washing machine on the quick cycle.",
+    "Pay the electricity bill from my checking account.",
+    "Lock the front door and close the garage.",
+    "Download the newest episode of my favourite podcast.",
+    "Print two copies of this document on the office printer.",
+    "Call a taxi to take me to the train station.",
+    "Post this photo to my social media account.",
+    "Upload the holiday pictures to my shared drive.",
 )
 
 # Generic requests for a role, embedded by the cross-lingual model: how close a message in any
@@ -96,7 +96,7 @@ def searchable(text: str) -> str:
     text kept, so that "<b>bold</b> … tell me about load balancers" searches the words."""
     text = FORMAT_TOKEN.sub(" ", text)
     text = XML_TAG.sub(" ", text)
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = MD_LINK.sub(r"\1", text)
     text = EMPHASIS.sub("", text)
     return " ".join(text.split())
 
