@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [
     "ingest_bench.py",
     "retrieval_bench.py",
+    "quantization_bench.py",
     "cli_bench.py",
     "answer_bench.py",
     "app_start_bench.py",

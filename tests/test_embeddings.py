@@ -77,15 +77,28 @@ def test_onnx_export_matches_sentence_transformers(tmp_path):
         return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
     query_cos = cosines(queries, torch_vectors)
-    assert query_cos.min() >= 0.999, (query_cos.min(), TEXTS[int(query_cos.argmin())][:60])
+    assert query_cos.min() >= 0.999, (query_cos.min(), TEXTS[int(query_cos.argmin())][:60], cpu_flags())
     passage_cos = cosines(passages, torch_vectors)
-    assert passage_cos.min() >= 0.95 and passage_cos.mean() >= 0.98, (passage_cos.min(), passage_cos.mean())
+    worst = TEXTS[int(passage_cos.argmin())][:60]
+    assert passage_cos.min() >= 0.95 and passage_cos.mean() >= 0.98, (
+        f"int8 passages: min cosine {passage_cos.min():.3f} ({worst!r}), mean {passage_cos.mean():.3f} "
+        f"on a CPU with {cpu_flags()}"
+    )
     # int8 passages keep the ranking: the five nearest passages of each query mostly agree
     top = 5
     int8_top = np.argsort(-(queries @ passages.T), axis=1)[:, :top]
     torch_top = np.argsort(-(queries @ torch_vectors.T), axis=1)[:, :top]
     agreement = np.mean([len(set(a) & set(b)) / top for a, b in zip(int8_top, torch_top, strict=True)])
-    assert agreement >= 0.9, agreement
+    assert agreement >= 0.9, f"top-5 agreement {agreement:.2f} on a CPU with {cpu_flags()}"
+
+
+def cpu_flags() -> str:
+    """The instruction sets int8 kernels choose between (AVX2 alone saturates U8S8 products)."""
+    try:
+        words = open("/proc/cpuinfo", encoding="utf-8").read().split()
+    except OSError:
+        return "unknown flags"
+    return " ".join(sorted({w for w in words if w.startswith(("avx", "amx"))})) or "no AVX"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -13,13 +14,16 @@ from tests.conftest import PROJECT, make_settings
 
 
 def test_notes_path_defaults_to_the_notes_folder_and_reads_what_is_added(tmp_path):
+    """The default is the repository's notes folder; a note dropped beside its files is read.
+    (The drop happens in a copy, so a test stopped half way leaves the repository as it was.)"""
     assert Settings(_env_file=None).notes_path == NOTES_DIR
-    added = NOTES_DIR / "zz-test-added-note.md"
-    added.write_text("- Kites\n    - Fly them on windy days, away from power lines.\n", encoding="utf-8")
-    try:
-        tree = parse_tree(Settings(_env_file=None).notes_path, Settings(_env_file=None))
-    finally:
-        added.unlink()
+    folder = tmp_path / "notes"
+    shutil.copytree(NOTES_DIR, folder)
+    (folder / "zz-test-added-note.md").write_text(
+        "- Kites\n    - Fly them on windy days, away from power lines.\n", encoding="utf-8"
+    )
+    settings = Settings(_env_file=None, notes_path=folder)
+    tree = parse_tree(settings.notes_path, settings)
     assert set(tree.digests) == {"000_85ef1cbe2e838ad0.txt", "zz-test-added-note.md"}
     kites = [p for p in tree.passages if p.source == "zz-test-added-note.md"]
     assert kites and kites[0].path == ("zz-test-added-note", "Kites") and "windy days" in kites[0].body
