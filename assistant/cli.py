@@ -149,6 +149,8 @@ def answer_line(query: str, answer: Answer) -> dict[str, Any]:
         "suggestions": [p.name for p in answer.suggestions],
         "passages": [p.to_prediction() for p in answer.retrieved],
         "answer": answer.text,
+        # What the answer cites (path, file and lines), as `ask --json` gives: empty for "nothing relevant".
+        "sources": [{"n": n, **p.to_dict()} for n, p in enumerate(answer.sources, 1)] if answer.cites_notes else [],
     }
 
 

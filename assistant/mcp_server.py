@@ -54,7 +54,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, GetPromptResult, PromptMes
 from mcp_types import Prompt as MCPPrompt
 from mcp_types import PromptArgument as MCPPromptArgument
 from mcp_types import Resource as MCPResource
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from assistant.core.personas import Persona
 from assistant.core.text import QueryError, to_markdown
@@ -447,6 +447,23 @@ def persona_prompt(name: str, persona: Persona) -> MCPPrompt:
     return MCPPrompt(name=name, title=label, description=persona.summary, arguments=arguments)
 
 
+def either(query: str | None, former: str | None, former_name: str) -> str:
+    """The user's words from `query`, or from the parameter's former name."""
+    value = query if query is not None else former
+    if value is None:
+        raise BadArgument(f"query: required, the user's words as text (`{former_name}` is accepted too)")
+    return value
+
+
+def argument_problem(tool: str, error: ValidationError) -> str:
+    """A tool's refused arguments in one line: each field and what it accepts (no links)."""
+    parts = []
+    for e in error.errors(include_url=False):
+        field = ".".join(str(x) for x in e["loc"] if x != tool + "Arguments") or "arguments"
+        parts.append(f"{field}: {e['msg'].rstrip('.').lower()}")
+    return f"{tool}: " + "; ".join(parts)
+
+
 # ------------------------------------------------------------------------------ the server
 class NotesServer(MCPServer):
     """MCPServer whose prompts and resources come from the notes when asked, not at start (the
@@ -455,6 +472,15 @@ class NotesServer(MCPServer):
     def __init__(self, notes: Notes):
         super().__init__(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
         self.notes = notes
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """The stock call, but arguments it refuses are named in one line, without pydantic's links."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(argument_problem(name, exc.__cause__)) from None
+            raise
 
     async def list_prompts(self) -> list[MCPPrompt]:
         """The personas at the time of asking (off the event loop: the catalog is a file)."""
@@ -497,26 +523,36 @@ def build_server(service: Service | None = None, user: str = "", include_jailbre
 
     @server.tool()
     def answer(
-        question: Annotated[str, Field(description="The question, or a slash command such as '/linux terminal ls'")],
+        query: Annotated[
+            str | None,
+            Field(
+                description="The question; '/notes <question>' asks the notes whatever it sounds like, "
+                "'/<persona name>' (typos welcome) picks that persona and returns its prompt"
+            ),
+        ] = None,
         history: Annotated[
             list[Turn] | None, Field(description="Earlier turns, oldest first, for a follow-up question")
         ] = None,
+        question: Annotated[str | None, Field(description="The former name of `query`, still accepted")] = None,
     ) -> dict[str, Any]:
         """Answer from the notes as the app does: the text cites its sources as [n], and
         `sources[n-1]` gives each passage's breadcrumb, file and lines. A persona's name in the
         question offers that persona's prompt instead (`mode` says which)."""
         with tool_errors():
-            return notes.answer(question, history or ())
+            return notes.answer(either(query, question, "question"), history or ())
 
     @server.tool()
     def find_persona(
-        text: Annotated[str, Field(description="A persona's name (typos welcome) or the need it should serve")],
+        query: Annotated[
+            str | None, Field(description="A persona's name (typos welcome) or the need it should serve")
+        ] = None,
+        text: Annotated[str | None, Field(description="The former name of `query`, still accepted")] = None,
     ) -> PersonaPick:
         """Find the persona a name, a typo or a described need means: the pick (if one is
         clear), three suggestions and the probabilities; get one with prompts/get by its
         `prompt` name."""
         with tool_errors():
-            return notes.find_persona(text)
+            return notes.find_persona(either(query, text, "text"))
 
     # Section paths are keys of a dict, never of the file system: titles such as
     # "Reimagine - https://…" must not be refused as absolute paths.

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from assistant.chat.store import ChatStore
     from assistant.core.embeddings import E5Embeddings
     from assistant.core.sections import SectionTree
+    from assistant.search.context import ContextModel
     from assistant.search.index import Index
     from assistant.search.router import Router
 
@@ -105,6 +106,14 @@ class Service:
         path = self.settings.router_file or ROUTER_FILE
         return Router.load(path) if Path(path).exists() else None
 
+    @cached_property
+    def context_model(self) -> ContextModel | None:
+        """Which turns of a chat need the conversation: CONTEXT_FILE if set, else the shipped one."""
+        from assistant.search.context import CONTEXT_FILE, ContextModel
+
+        path = self.settings.context_file or CONTEXT_FILE
+        return ContextModel.load(path) if Path(path).exists() else None
+
     @property
     def pipeline(self) -> SearchPipeline:
         # One pipeline even when the warm-up thread and a request ask for it at once.
@@ -148,7 +157,9 @@ class Service:
         count, window = estimate_tokens, self.settings.context_tokens
         if provider.name == "local" and model is not None:
             count, window = _llama_counter(model), self.settings.local_n_ctx
-        return AnswerEngine(self.pipeline, self.composer, self.settings, model, provider, count, window)
+        return AnswerEngine(
+            self.pipeline, self.composer, self.settings, model, provider, count, window, self.context_model
+        )
 
     @cached_property
     def chats(self) -> ChatStore:
@@ -261,6 +272,22 @@ class Service:
         from assistant.starters import example_questions
 
         return example_questions(self.sections)
+
+    def chat_title(self, question: str, own: Sequence[Persona] = ()) -> str:
+        """What a chat's first message names it: a "/persona" command by the persona
+        ("🐧 Linux Terminal"), "/notes …" by its question, "/" alone by nothing (""), any other
+        message by its first words. Name lookups only: no model."""
+        from assistant.answer import commands
+        from assistant.chat.store import chat_title
+
+        command = commands.parse(question, lambda name: self.pipeline.find_persona(name, own))
+        if command is None:
+            return chat_title(question)
+        if command.kind == "favourites":
+            return ""
+        if command.kind == "notes":
+            return chat_title(command.rest) if command.rest.strip() else ""
+        return command.persona.label if command.persona is not None else chat_title(question)
 
     def example_needs(self) -> list[tuple[str, Persona]]:
         """Needs worded as the prompts' own example requests, for a first page (no model)."""

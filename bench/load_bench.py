@@ -308,9 +308,9 @@ def chat_box(snap: dict) -> str:
 
 
 def shown_chat(snap: dict) -> str | None:
-    """The chat the page shows: the sidebar's "Rename to" box is keyed rename-<chat id>."""
+    """The chat the page shows: the sidebar's "Rename to" box is keyed rename-<chat id>-<name>."""
     for action in snap.get("actions", []):
-        found = re.fullmatch(r"rename-([0-9a-f]{32})", action.get("key", ""))
+        found = re.match(r"rename-([0-9a-f]{32})(?:-|$)", action.get("key", ""))
         if found:
             return found.group(1)
     return None

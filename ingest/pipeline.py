@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock, Timeout
 
+import assistant.core.personas
 import assistant.core.text
 from assistant.core.embeddings import CROSSLINGUAL_KEY, EXPORT_VERSION, model_key
 from assistant.core.passages import Passage
@@ -84,12 +85,13 @@ class ParsedTree:
 
 
 def _code_digest() -> str:
-    """The reading, parsing and chunking code itself, and the text functions it shares with
-    search (lines are keyed by their place among `units_of`): a change re-chunks the notes."""
+    """The reading, parsing and chunking code itself, the text functions it shares with search
+    (lines are keyed by their place among `units_of`) and the persona catalog's reading of
+    prompts (names, slots): a change re-chunks the notes."""
     h = hashlib.sha256()
     here = Path(__file__).parent
     files = [here / n for n in ("reading.py", "outline.py", "chunking.py", "crosslingual.py")]
-    for path in (*files, Path(assistant.core.text.__file__)):
+    for path in (*files, Path(assistant.core.text.__file__), Path(assistant.core.personas.__file__)):
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 

@@ -47,7 +47,12 @@ class Broken(GenericFakeChatModel):
 
 def engine(service, model=None, provider=FAKE) -> AnswerEngine:
     return AnswerEngine(
-        service.pipeline, service.composer, service.settings, model, provider if model is not None else NONE
+        service.pipeline,
+        service.composer,
+        service.settings,
+        model,
+        provider if model is not None else NONE,
+        context_model=service.context_model,
     )
 
 
@@ -245,21 +250,22 @@ def test_stop_keeps_the_partial_answer_and_marks_it(service):
     assert answer.stopped and answer.text == "".join(seen).strip() and "eight" not in answer.text
 
 
-def test_follow_up_is_condensed_with_the_model(service):
+def test_a_follow_up_with_a_model_gets_its_topic_in_one_call(service):
+    """The turn decides its context before the model is called: one call, the topic's passages."""
     recorder = Recorder()
-    model = FakeListChatModel(responses=["disadvantages of sharding", "Joins get harder [1]."], callbacks=[recorder])
+    model = FakeListChatModel(responses=["Joins get harder [1]."], callbacks=[recorder])
     history = [HumanMessage("what is sharding?"), AIMessage("Sharding splits data across databases [1].")]
     answer = engine(service, model).ask("and its disadvantages?", history=history)
-    assert any("what is sharding?" in m.content for m in recorder.calls[0])
+    assert len(recorder.calls) == 1 and answer.searched != answer.question
     assert any("Sharding" in p.breadcrumb for p in answer.sources[:3])
-    assert [m.content for m in recorder.calls[1][1:3]] == [
+    assert [m.content for m in recorder.calls[0][1:3]] == [
         "what is sharding?",
         "Sharding splits data across databases [1].",
     ]
 
 
 def test_a_new_topic_costs_no_rewrite_call(service):
-    """Only a message that the conversation makes more decisive is rewritten by the model."""
+    """A question complete on its own is searched alone, and the model is called once."""
     recorder = Recorder()
     model = FakeListChatModel(responses=["Cache-aside loads on a miss [1]."], callbacks=[recorder])
     history = [HumanMessage("what is sharding?"), AIMessage("Sharding splits data across databases [1].")]

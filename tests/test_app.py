@@ -361,7 +361,7 @@ def test_sessions_create_switch_rename_delete_with_confirmation(app_env):
     assert len(select.options) == 2 and any("still empty" in t for t in toasts(at))
     select.set_value(first).run()
     assert at.chat_message[0].markdown[0].value == "what is sharding?"
-    at.text_input(key=f"rename-{first}").set_value("Sharding chat")
+    at.text_input(key=f"rename-{first}-what is sharding?").set_value("Sharding chat")
     at.button(key="rename").click().run()
     assert at.subheader[0].value == "Sharding chat" and any("Renamed" in t for t in toasts(at))
 

@@ -325,3 +325,36 @@ def test_streamable_http_for_another_user(bundled_settings, history_url, tmp_pat
     assert filled.messages[0].content.text == OTHER_PROMPT
     assert len(sections.resources) > 300
     assert "k must be between" in error_text(tool)
+
+
+# ------------------------------------------------------------------- one way to ask
+def test_every_tool_takes_the_users_words_as_query(client):
+    tools = {t.name: t for t in client.list_tools().tools}
+    for name in ("search_notes", "answer", "find_persona"):
+        assert "query" in tools[name].input_schema["properties"], name
+    pick = client.call_tool("find_persona", {"query": "astrolger"}).structured_content
+    assert pick["persona"]["name"] == "Astrologer"
+    answered = client.call_tool("answer", {"query": "how does a reverse proxy help security?"}).structured_content
+    assert answered["mode"] == "extractive" and answered["sources"]
+    missing = error_text(client.call_tool("find_persona", {}))
+    assert "query: required" in missing and "\n" not in missing
+
+
+def test_the_answer_tools_slash_example_does_what_it_says(client):
+    described = {t.name: t for t in client.list_tools().tools}["answer"].input_schema["properties"]["query"]
+    assert "/linux terminal ls" not in described["description"]
+    picked = client.call_tool("answer", {"query": "/linux terminal"}).structured_content
+    assert picked["mode"] == "persona-picked" and picked["persona"]["name"] == "Linux Terminal" and picked["prompt"]
+    notes = client.call_tool("answer", {"query": "/notes act as a cache"}).structured_content
+    assert notes["mode"] == "extractive" and notes["sources"]
+
+
+def test_refused_arguments_are_one_line_naming_the_field(client):
+    for tool, arguments, field in (
+        ("search_notes", {"query": "cache", "k": "many"}, "k"),
+        ("answer", {"query": "what is a cdn?", "history": "not a list"}, "history"),
+        ("find_persona", {"query": ["a", "list"]}, "query"),
+    ):
+        message = error_text(client.call_tool(tool, arguments))
+        assert message.startswith(f"{tool}: {field}"), message
+        assert "pydantic" not in message and "http" not in message and "\n" not in message, message

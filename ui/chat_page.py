@@ -61,20 +61,30 @@ def first_page(page: Page, session: ChatSession) -> None:
     topics = service.example_questions()
     needs = service.example_needs()
     own = f" (and **{len(page.own)}** of your own)" if page.own else ""
-    st.markdown(
-        f"Your notes hold **{info.chunks}** passages and **{info.personas}** persona prompts{own}. Ask a "
-        "question, or describe what you need and a persona that fits is offered."
-    )
+    personas = info.personas + len(page.own)
+    if personas:
+        st.markdown(
+            f"Your notes hold **{info.chunks}** passages and **{info.personas}** persona prompts{own}. Ask a "
+            "question, or describe what you need and a persona that fits is offered."
+        )
+    else:  # no persona to offer: say what the notes hold, promise nothing else
+        st.markdown(f"Your notes hold **{info.chunks}** passages. Ask a question and the answer quotes them.")
     answer_mode(page)
     if service.crosslingual_pending():
         filling_notice(page)
+    if not personas:
+        st.markdown("**Ask your notes**")
+        for n, question in enumerate(topics):
+            st.button(question, key=f"example-q-{n}", on_click=ask, args=(question,))
+        return
     left, middle, right = st.columns(3)
     with left:
         st.markdown("**Ask your notes**")
         for n, question in enumerate(topics):
             st.button(question, key=f"example-q-{n}", on_click=ask, args=(question,))
     with middle:
-        st.markdown("**Describe a need**")
+        if needs:
+            st.markdown("**Describe a need**")
         for n, (request, persona) in enumerate(needs):
             st.button(
                 shorten(request),
@@ -109,6 +119,13 @@ def answer_mode(page: Page) -> None:
             "write answers and role-play personas, set `LLM_PROVIDER` (ollama, openai or local) in `.env`: see "
             "*Configuration* in the README.",
             icon="💡",
+        )
+    elif status.provider.name == "local":
+        st.info(
+            f"Answers are written by **{status.provider.label}**, a small model running on this machine: it often "
+            "invents facts. Each answer is checked against the passages it was given, and marked *unverified* when it "
+            "cites none of them.",
+            icon="🧪",
         )
     else:
         provider = status.provider
@@ -154,7 +171,8 @@ def conversation(page: Page, session_id: str) -> None:
     if not question.strip():
         st.warning("Please type a question or a persona name: the message is empty.")
         return
-    page.chats.sessions.add_user(session.id, question, page.user)  # kept even if answering fails
+    title = page.service.chat_title(question, page.own)
+    page.chats.sessions.add_user(session.id, question, page.user, title)  # kept even if answering fails
     with st.chat_message("user"):
         show_user_text(question)
     with st.chat_message("assistant"):
@@ -214,6 +232,8 @@ def answer_now(
     page.chats.sessions.add_assistant(session.id, answer.text, page.user, answer.to_dict())
     if answer.command == "persona" and answer.persona is not None:  # "/name": this chat takes the persona
         page.chats.sessions.set_persona(session.id, answer.persona.key, {}, page.user)
+    elif answer.mode == "persona-picked" and answer.persona is not None and not history and not session.named:
+        page.chats.sessions.rename(session.id, answer.persona.label, page.user)  # "act as …" names it by the persona
 
 
 def save_interrupted_answer(page: Page) -> None:
@@ -262,6 +282,9 @@ def render_message(page: Page, message: BaseMessage, session: ChatSession, key: 
         st.markdown(str(message.content))
         if answer.truncated:
             st.caption(f"Only the first {page.settings.query_max_chars:,} characters were searched.")
+        if answer.removed:
+            n = answer.removed
+            st.caption(f"{n} control character{'s' if n != 1 else ''} (invisible, not text) left out of the search.")
         if answer.stopped:
             st.caption("⏹ Stopped: the answer above is what was written before you pressed Stop.")
         if answer.verified is False:
@@ -276,7 +299,8 @@ def render_message(page: Page, message: BaseMessage, session: ChatSession, key: 
         if answer.cites_notes:
             sources(page, answer, key)
         if answer.provider and answer.mode in ("notes", "extractive", "persona"):
-            where = f", {answer.where}" if answer.where and answer.where != "on this machine" else ""
+            written = answer.mode in ("notes", "persona")  # a model wrote it: say where, this machine too
+            where = f", {answer.where}" if answer.where and (written or answer.where != "on this machine") else ""
             st.caption(f"Answered by {answer.provider}{where}")
 
 

@@ -60,7 +60,7 @@ def persona_table(page: Page, rows: list[Persona]) -> None:
     table = {
         "★": ["★" if p.key in page.favourites else "" for p in rows],
         "": [p.emoji for p in rows],
-        "Name": [p.name + (" (mine)" if p.is_own else "") for p in rows],
+        "Name": [("🚫 " if p.is_jailbreak else "") + p.name + (" (mine)" if p.is_own else "") for p in rows],
         "What it does": [p.summary for p in rows],
         "Slots": [", ".join(p.slots) for p in rows],
     }

@@ -52,7 +52,9 @@ def sidebar(page: Page, session: ChatSession, all_sessions: list[ChatSession]) -
 
 def manage_chat(page: Page, session: ChatSession) -> None:
     with st.form(f"rename-form-{session.id}", border=False):  # Enter renames, as a button click does
-        new = st.text_input("Rename to", value=session.name, key=f"rename-{session.id}")
+        # Keyed by the name too: once the first question names the chat, the field shows that name
+        # (a field kept from before would still say "New chat", and Rename would undo the name).
+        new = st.text_input("Rename to", value=session.name, key=f"rename-{session.id}-{session.name}")
         if st.form_submit_button("Rename", key="rename") and new.strip() and new != session.name:
             page.chats.sessions.rename(session.id, new, page.user)
             st.session_state.toast = f"Renamed to “{new.strip()}”."

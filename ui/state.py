@@ -134,7 +134,12 @@ def honour_redraw() -> None:
 
 
 def use_persona(page: Page, session_id: str, key: str) -> None:
-    page.chats.sessions.set_persona(session_id, key, {}, page.user)
+    sessions = page.chats.sessions
+    sessions.set_persona(session_id, key, {}, page.user)
+    persona = page.persona(key)
+    session = sessions.get(session_id, page.user)
+    if persona is not None and not session.named and sessions.count_messages(session_id, page.user) == 0:
+        sessions.rename(session_id, persona.label, page.user)  # a chat with a persona is named by it
     st.session_state.view = "Chat"
     redraw_page()
 

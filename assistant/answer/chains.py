@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 
-from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
 from langchain_core.output_parsers import StrOutputParser
@@ -25,14 +24,15 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel,
 
 from assistant.answer import commands
 from assistant.answer.compose import Composer, Composition
-from assistant.answer.prompts import condense_prompt, format_documents, notes_prompt, persona_prompt
+from assistant.answer.prompts import format_documents, notes_prompt, persona_prompt
 from assistant.answer.providers import Provider
 from assistant.answer.records import Answer, AnswerEvent, AnswerMode, Done, Status, TextChunk
 from assistant.core.passages import Passage
 from assistant.core.personas import Persona, PersonaRef
 from assistant.core.settings import Settings
-from assistant.core.text import FORMAT_TOKEN_PATTERN
-from assistant.search.retrieval import NotesRetriever, SearchPipeline, SearchResult, from_document, to_document
+from assistant.core.text import FORMAT_TOKEN_PATTERN, control_characters, uncapped_query
+from assistant.search.context import ContextModel, search_turn
+from assistant.search.retrieval import NotesRetriever, SearchPipeline, from_document, to_document
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 NOTHING = "Nothing relevant in your notes for this question."
@@ -46,7 +46,6 @@ FORMAT_TAGS = re.compile(
 # "nothing relevant", quoted notes) are never shown to a model as its turns.
 MODEL_TURNS: tuple[AnswerMode, ...] = ("notes", "persona")
 BYTES_PER_TOKEN = 3  # a conservative token estimate where no tokenizer is at hand (utf-8 bytes / 3)
-CONDENSE_TURNS = 6  # turns a model sees to rewrite a follow-up as a standalone query
 
 
 def check_citations(text: str, sources: int) -> bool:
@@ -113,47 +112,45 @@ def fit_history(history: Sequence[BaseMessage], budget_tokens: int, count: Calla
 
 
 # ------------------------------------------------------------------------------ chains
-Keep = Callable[[Document], bool]
-
-
-def _kept(retriever: BaseRetriever, keep: Keep | None) -> Runnable:
-    """The retriever, its documents filtered by `keep` (a follow-up's topic) when given."""
-    if keep is None:
-        return retriever
-    return retriever | RunnableLambda(lambda docs: [d for d in docs if keep(d)] or docs)
-
-
 def grounded_chain(
     retriever: BaseRetriever,
     model: BaseChatModel,
     fit: Callable[[list[BaseMessage], str, str], list[BaseMessage]] | None = None,
-    keep: Keep | None = None,
 ) -> Runnable:
-    """{question, history?, search?} -> {documents, answer}: the retriever's passages numbered in
+    """{question, history?, search?, documents?} -> {documents, answer}: the passages numbered in
     the prompt, the model's answer citing them as [n]; streams the documents, then the answer.
 
-    `search` (default: the question) is what the retriever is given, e.g. a follow-up joined
-    with the conversation; `fit(history, context, question)` trims the history to the window."""
+    `documents`, when given, are the passages (the turn already chose them); else the retriever
+    is given `search` (default: the question); `fit(history, context, question)` trims the
+    history to the window."""
 
     def history(x: dict) -> list[BaseMessage]:
         turns = list(x.get("history") or [])
         return fit(turns, x["context"], x["question"]) if fit is not None else turns
 
     search = RunnableLambda(lambda x: x.get("search") or x["question"])
+    retrieve = RunnableLambda(
+        lambda x: x["documents"] if x.get("documents") is not None else (search | retriever).invoke(x)
+    )
     prompt_inputs = RunnablePassthrough.assign(context=lambda x: format_documents(x["documents"])).assign(
         history=history
     )
-    return RunnablePassthrough.assign(documents=search | _kept(retriever, keep)).assign(
+    return RunnablePassthrough.assign(documents=retrieve).assign(
         answer=prompt_inputs | notes_prompt | model | StrOutputParser()
     )
 
 
-def extractive_chain(retriever: BaseRetriever, composer: Composer, keep: Keep | None = None) -> Runnable:
-    """{question} -> Composition: the answer quoted from the retriever's passages (no model)."""
-    documents = itemgetter("question") | _kept(retriever, keep)
-    return RunnableParallel(documents=documents, question=itemgetter("question")) | (
-        RunnableLambda(lambda x: composer.compose_documents(x["question"], x["documents"]))
-    )
+def extractive_chain(retriever: BaseRetriever, composer: Composer) -> Runnable:
+    """{question, focus?, said?} -> Composition: the answer quoted from the retriever's passages
+    for `question` (no model). Lines are weighed by `focus` (default: the question): a follow-up
+    searched with its conversation is answered by what the follow-up itself asks. Lines of
+    `said` (what the chat already quoted) are not quoted again while others are left."""
+    documents = itemgetter("question") | retriever
+    return RunnableParallel(
+        documents=documents,
+        focus=lambda x: x.get("focus") or x["question"],
+        said=lambda x: x.get("said") or "",
+    ) | RunnableLambda(lambda x: composer.compose_documents(x["focus"], x["documents"], said=x["said"]))
 
 
 # ------------------------------------------------------------------------------ stream
@@ -175,8 +172,11 @@ class _Draft:
     retrieved: list[Passage] = field(default_factory=list)
     searched: str = ""
     truncated: bool = False
+    removed: int = 0
     command: str | None = None
-    keep: Keep | None = None  # a follow-up keeps to its topics (not part of the answer)
+    focus: str = ""  # what the answer's lines are weighed by (the message, not the joined search)
+    rows: tuple[int, ...] = ()  # the passages the turn answers from, best first (not part of the answer)
+    said: str = ""  # what the chat already quoted, for a follow-up (not part of the answer)
 
     def freeze(self, stopped: bool = False) -> Answer:
         return Answer(
@@ -196,6 +196,7 @@ class _Draft:
             retrieved=tuple(self.retrieved),
             searched=self.searched,
             truncated=self.truncated,
+            removed=self.removed,
             command=self.command,
         )
 
@@ -249,6 +250,7 @@ class AnswerEngine:
         provider: Provider,
         count_tokens: Callable[[str], int] = estimate_tokens,
         context_tokens: int | None = None,
+        context_model: ContextModel | None = None,
     ):
         self.pipeline = pipeline
         self.composer = composer
@@ -257,6 +259,7 @@ class AnswerEngine:
         self.provider = provider
         self.count_tokens = count_tokens
         self.context_tokens = context_tokens or settings.context_tokens
+        self.context_model = context_model  # which turns need the conversation (None: every turn alone)
         self.retriever = NotesRetriever(pipeline=pipeline, k=settings.retrieval_k)
         # Quoted answers choose from twice as many passages: some hold only headings or
         # templates, which the composer passes over.
@@ -294,7 +297,8 @@ class AnswerEngine:
             question=q,
             provider=self.provider,
             searched=q,
-            truncated=len(" ".join(str(asked).split())) > len(q),  # what was asked, not the "/notes"
+            truncated=len(uncapped_query(asked)) > len(q),  # what was asked, not the "/notes"
+            removed=control_characters(asked),
         )
         turns = model_history(history)
         if command is not None:
@@ -303,11 +307,12 @@ class AnswerEngine:
             run = self._favourites(draft, favourites)
         elif command is not None and command.kind == "persona" and not command.rest:
             run = self._picked(draft, command.persona)
+        elif command is not None and command.kind == "notes":  # "/notes …" asks the notes in any chat
+            run = self._notes_turn(draft, list(history), turns, own, forced=True)
         elif persona is not None:
             run = self._persona_turn(draft, turns, persona, slots or {})
         else:
-            forced = command is not None and command.kind == "notes"
-            run = self._notes_turn(draft, list(history), turns, own, forced)
+            run = self._notes_turn(draft, list(history), turns, own)
         return AnswerStream(run, draft)
 
     def _favourites(self, d: _Draft, favourites: Sequence[Persona]) -> Iterator[AnswerEvent]:
@@ -335,12 +340,24 @@ class AnswerEngine:
         forced: bool = False,
     ) -> Iterator[AnswerEvent]:
         yield Status("searching")
-        result, keep = self._route(d.question, history, turns, own)
+        previous = [str(m.content) for m in history if isinstance(m, HumanMessage)]
+        said = [str(m.content) for m in history if isinstance(m, AIMessage)]
+        turn = search_turn(
+            self.pipeline,
+            d.question,
+            previous[-1] if previous else None,
+            self.context_model,
+            own,
+            answer=said[-1] if said else "",
+        )
+        result = turn.result
         if forced:  # "/notes …": the notes answer, whatever the message sounds like
-            result.route, result.persona = "notes", None
-        folded = keep is not None
+            result = replace(result, route="notes", persona=None, persona_reason=None)
+        folded = turn.context == "joined"
         d.searched = result.query if folded else d.searched
-        d.keep = keep
+        d.focus = d.question
+        d.rows = turn.rows
+        d.said = "\n".join(str(m.content) for m in history if isinstance(m, AIMessage)) if folded else ""
         d.suggestions = [p.ref(result.persona_probabilities.get(p.key)) for p in result.suggestions]
         d.retrieved = list(result.passages)
         d.persona_probability = result.probabilities.get("persona", 0.0)
@@ -361,7 +378,7 @@ class AnswerEngine:
             return
         if self.model is None:
             d.mode = "extractive"
-            composition = extractive_chain(self.quote_retriever, self.composer, d.keep).invoke({"question": d.searched})
+            composition = self._compose(d)
             d.text, d.sources = composition.text, list(composition.sources)
             yield from _said(d)
             return
@@ -372,8 +389,10 @@ class AnswerEngine:
             fixed = self.count_tokens(notes_prompt.format(context=context, question=question, history=[]))
             return fit_history(history, self.context_tokens - self.settings.llm_max_tokens - fixed, self.count_tokens)
 
-        chain = grounded_chain(self.retriever, self.model, fit, d.keep)
-        inputs = {"question": d.question, "search": d.searched, "history": turns}
+        chain = grounded_chain(self.retriever, self.model, fit)
+        passages = self.pipeline.index.passages
+        documents = [to_document(passages[r]) for r in d.rows[: self.settings.retrieval_k]] if d.rows else None
+        inputs = {"question": d.question, "search": d.searched, "history": turns, "documents": documents}
 
         def generate() -> Iterator[str]:
             for chunk in chain.stream(inputs):
@@ -387,49 +406,12 @@ class AnswerEngine:
             d.verified = check_citations(d.text, len(d.sources))
         yield Done(d.freeze())
 
-    def _route(
-        self, q: str, history: list[BaseMessage], turns: list[BaseMessage], own: Sequence[Persona]
-    ) -> tuple[SearchResult, Keep | None]:
-        """The message alone, or joined with the conversation when that retrieves the notes
-        better (compared, not guessed from words: a follow-up in any language is joined). A
-        joined search keeps to the previous turn's topic and the message's own: never a third."""
-        alone = self.pipeline.search(q, own=own)
-        previous = [str(m.content) for m in history if isinstance(m, HumanMessage)]
-        if not previous or alone.persona_reason == "name":
-            return alone, None
-        joined = self.pipeline.search(f"{previous[-1]} {q}", own=own)
-        if joined.route != "notes" or not self._disambiguates(joined, alone):
-            return alone, None
-        if self.model is not None:  # a follow-up: the model words it as a question of its own
-            try:
-                chain = condense_prompt | self.model | StrOutputParser()
-                rewritten = strip_format_tags(chain.invoke({"history": turns[-CONDENSE_TURNS:], "question": q}))
-                if rewritten.strip() and len(rewritten) < 500:
-                    condensed = self.pipeline.search(rewritten.strip(), own=own)
-                    if condensed.route == "notes" and self._disambiguates(condensed, alone):
-                        joined = condensed
-            except Exception:
-                pass  # the joined question stands
-        before = self.pipeline.search(previous[-1])
-        topics = {topic_of(p) for p in before.passages[:1] + alone.passages[:1] if p.kind == "note"}
-
-        def keep(document: Document) -> bool:
-            path = tuple(document.metadata.get("path") or ())
-            return any(path[: len(t)] == t for t in topics)
-
-        joined.passages = [p for p in joined.passages if keep(to_document(p))] or joined.passages
-        return joined, keep
-
-    @staticmethod
-    def _disambiguates(joined: SearchResult, alone: SearchResult) -> bool:
-        """The conversation makes the search more decisive: its best passage stands further
-        above the rest (z-score, both models) than the message's alone. "and its disadvantages?"
-        finds every section's disadvantages alike; with "sharding" before it, one stands out.
-        "what is cache-aside?" stands out alone, whatever came before."""
-        return decisiveness(joined) > decisiveness(alone)
-
     def _compose(self, d: _Draft) -> Composition:
-        return extractive_chain(self.quote_retriever, self.composer, d.keep).invoke({"question": d.searched})
+        if d.rows:  # the passages the turn chose: quoted without searching again
+            focus = self.pipeline.message(self.pipeline.clean(d.focus or d.question))
+            return self.composer.compose(focus, list(d.rows[: 2 * self.settings.retrieval_k]), d.said)
+        inputs = {"question": d.searched, "focus": d.focus or d.question, "said": d.said}
+        return extractive_chain(self.quote_retriever, self.composer).invoke(inputs)
 
     # ------------------------------------------------------------ persona turn
     def _persona_turn(
@@ -495,17 +477,3 @@ def _said(d: _Draft) -> Iterator[AnswerEvent]:
     """An answer written at once (no model streaming it): its text, then the record."""
     yield TextChunk(d.text)
     yield Done(d.freeze())
-
-
-def decisiveness(result: SearchResult) -> float:
-    """How far a search's best passage stands above the others, under both models (the notes
-    model counted for the share of the message in the notes' words)."""
-    signals = result.analysis.signals if result.analysis is not None else None
-    if signals is None:
-        return 0.0
-    return signals.known * signals.notes_peak + signals.crosslingual_peak
-
-
-def topic_of(passage: Passage) -> tuple[str, ...]:
-    """The topic a passage belongs to: its parent section (the passage's own when at the top)."""
-    return passage.path[:-1] if len(passage.path) > 1 else passage.path

@@ -31,6 +31,12 @@ LABEL_CHARS = 8  # what a group's "**label** [n]" line adds besides the label it
 LABEL_MAX_CHARS = 60  # longer titles are sentences: cut at a word
 TEMPLATE_SECTIONS = 3  # a line repeated in this many sections is a template (two may be chance)
 FURTHER_READING_MAX = 3
+# Closeness (both models added) within which another topic is as much asked about as the lead's.
+# Measured on the pooled notes questions: 0.1 keeps single-question key facts within half a point
+# and cuts quotes from a chat's previous topic by a third.
+TOPIC_MARGIN = 0.1
+TOPIC_KEPT = 2  # the best retrieved passages, kept whatever their topic
+QUOTED_MIN_WORDS = 3  # shorter units ("Disadvantages:") name a part rather than quote it
 HEADING = re.compile(r"^(\s*(?:-\s+)?)#{1,6}\s+(.*)$")
 CAPTION = re.compile(r"^\s*(?:-\s*)?_{2}[^_].*_{2}\s*$")  # a line wholly in __…__: a figure's caption
 BOLD_LABEL = re.compile(r"^\s*(?:-\s+)?\*\*[^*]{1,80}\*\*\s*:?\s*$")
@@ -71,6 +77,7 @@ class Composer:
         self._units: dict[int, list[Unit]] = {}
         self._contents: dict[int, list[int]] = {}
         self.templates = self._templates(notes)
+        self.topic_margin = TOPIC_MARGIN
 
     def _templates(self, notes: list[Passage]) -> frozenset[tuple[str, ...]]:
         title_words = frozenset(w for p in notes for t in p.path for w in WORD.findall(t.casefold()))
@@ -101,20 +108,21 @@ class Composer:
         return not template or template in self.templates  # only titles' words, or a repeated template
 
     # ---------------------------------------------------------------- compose
-    def compose_documents(self, question: str, documents: list[Document]) -> Composition:
-        """The answer to `question` from a retriever's documents (best first)."""
+    def compose_documents(self, question: str, documents: list[Document], said: str = "") -> Composition:
+        """The answer to `question` from a retriever's documents (best first); lines the chat
+        already quoted (`said`) are left for others while others remain."""
         message = self.pipeline.message(self.pipeline.clean(question))
         rows = [self.index.by_id[d.id] for d in documents if d.id in self.index.by_id]
-        return self.compose(message, rows)
+        return self.compose(message, rows, said)
 
-    def compose(self, analysis: Analysis | Message, ranked_rows: list[int]) -> Composition:
+    def compose(self, analysis: Analysis | Message, ranked_rows: list[int], said: str = "") -> Composition:
         rows = [r for r in ranked_rows if self.index.passages[r].kind == "note"]
         further = [self.index.passages[r] for r in rows if self.index.passages[r].link_only]
         content = [r for r in rows if not self.index.passages[r].link_only and self._content(r)]
         if not content:
             return self._links_only(further)
-        pool = self._pool(content)
-        picked = self._select(analysis, pool)
+        pool = self._one_topic(analysis, self._pool(content))
+        picked = self._select(analysis, pool, _plain(said))
         return self._render(picked, pool, further)
 
     def _content(self, row: int) -> list[int]:
@@ -129,8 +137,37 @@ class Composer:
         wanted = max(1, round(self.budget / max(self.mean_chars, 1.0)))
         return content[:wanted]
 
-    def _select(self, analysis: Analysis | Message, pool: list[int]) -> list[Candidate]:
+    def _one_topic(self, analysis: Analysis | Message, pool: list[int]) -> list[int]:
+        """The lead passage's topic, and passages of other topics only when the question is about
+        as close to them as to the lead (a two-part question, a comparison): an answer does not
+        wander into neighbouring areas because they were retrieved."""
+        if len(pool) < 2:
+            return pool
+        closeness = self._passage_closeness(analysis, pool)
+        nearest = max(pool, key=lambda r: closeness[r])  # the lead: closest to the question, not first retrieved
+        lead, best = self.index.topic_of(nearest), closeness[nearest]
+        # The two passages retrieval put first stay: the fused ranking knows the titles the question names.
+        return [
+            r
+            for n, r in enumerate(pool)
+            if n < TOPIC_KEPT or self.index.in_topic(r, lead) or closeness[r] >= best - self.topic_margin
+        ]
+
+    def _passage_closeness(self, analysis: Analysis | Message, rows: list[int]) -> dict[int, float]:
+        """How close the question is to each passage: both models, the notes model counted for
+        the share of the question in the notes' words."""
+        known = analysis.signals.known
+        out = {r: float(self.index.vectors[r] @ analysis.notes_query) * known for r in rows}
+        if self.index.crosslingual_ready:
+            for r in rows:
+                out[r] += float(self.index.xl_vectors[r] @ analysis.crosslingual_query)
+        return out
+
+    def _select(self, analysis: Analysis | Message, pool: list[int], said: str = "") -> list[Candidate]:
         candidates = [Candidate(r, n, self.units(r)[n]) for r in pool for n in self._content(r)]
+        if said:  # a follow-up goes on: what the chat already quoted is not quoted again
+            fresh = [c for c in candidates if not _quoted(c.unit.plain, said)]
+            candidates = fresh or candidates
         relevance = self._relevance(analysis, candidates)
         chosen: dict[tuple[int, int], Candidate] = {}
         groups: set[tuple] = set()
@@ -279,6 +316,17 @@ class Composer:
             f"- **{_short(p.title)}** [{n}]: {_link_list(p)}" for n, p in enumerate(sources, 1)
         ]
         return Composition(text="\n".join(lines), sources=sources, further=sources)
+
+
+def _plain(text: str) -> str:
+    """Text compared for "already quoted": words only, case and markup ignored."""
+    return " ".join(WORD.findall(text.casefold()))
+
+
+def _quoted(unit: str, said: str) -> bool:
+    """A unit of three words or more that the chat already quoted word for word."""
+    words = _plain(unit)
+    return len(words.split()) >= QUOTED_MIN_WORDS and words in said
 
 
 def _inline(line: str) -> str:

@@ -18,17 +18,8 @@ NOTES_SYSTEM = (
 
 NOTES_HUMAN = "<passages>\n{context}\n</passages>\n\nQuestion: {question}"
 
-CONDENSE_SYSTEM = (
-    "Rewrite the user's last question as one standalone search query, using the conversation "
-    "for what it refers to. Reply with the query only."
-)
-
 notes_prompt = ChatPromptTemplate.from_messages(
     [("system", NOTES_SYSTEM), MessagesPlaceholder("history", optional=True), ("human", NOTES_HUMAN)]
-)
-
-condense_prompt = ChatPromptTemplate.from_messages(
-    [("system", CONDENSE_SYSTEM), MessagesPlaceholder("history"), ("human", "{question}")]
 )
 
 persona_prompt = ChatPromptTemplate.from_messages(

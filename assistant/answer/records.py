@@ -44,6 +44,7 @@ class Answer:
     retrieved: tuple[Passage, ...] = field(default=(), compare=False)  # what the search found, best first
     searched: str = ""  # what was searched: the question, or joined with the conversation
     truncated: bool = False  # the question was longer than QUERY_MAX_CHARS
+    removed: int = 0  # control characters taken out of the question before searching
     command: str | None = None  # the slash command the message was: "persona", "notes", "favourites"
 
     @property
@@ -79,6 +80,7 @@ class Answer:
             "stopped": self.stopped,
             "searched": self.searched,
             "truncated": self.truncated,
+            "removed": self.removed,
             "command": self.command,
         }
 
@@ -115,6 +117,7 @@ class Answer:
             stopped=bool(data.get("stopped")),
             searched=str(data.get("searched") or ""),
             truncated=bool(data.get("truncated")),
+            removed=int(data.get("removed") or 0) if str(data.get("removed") or 0).isdigit() else 0,
             command=data.get("command") if isinstance(data.get("command"), str) else None,
         )
 

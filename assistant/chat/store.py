@@ -191,17 +191,24 @@ class Sessions:
             custom_message_converter=_CONVERTER,
         )
 
-    def add_user(self, session_id: str, text: str, user: str) -> None:
+    def add_user(self, session_id: str, text: str, user: str, title: str | None = None) -> None:
         """Saved before the model is called, so a failed call never loses the question. The first
-        question of a chat the user has not named names it."""
-        self.add_message(session_id, "user", text, user)
+        question of a chat the user has not named names it: by `title` when given (the service
+        knows what a "/" command or a persona request is called; "" names nothing), else its words."""
+        self.add_message(session_id, "user", text, user, title=title)
 
     def add_assistant(self, session_id: str, text: str, user: str, details: dict[str, Any] | None = None) -> None:
         """`details` (sources, mode, errors…) ride along in the message's additional_kwargs."""
         self.add_message(session_id, "assistant", text, user, details)
 
     def add_message(
-        self, session_id: str, role: Role, text: str, user: str, details: dict[str, Any] | None = None
+        self,
+        session_id: str,
+        role: Role,
+        text: str,
+        user: str,
+        details: dict[str, Any] | None = None,
+        title: str | None = None,
     ) -> None:
         """Ownership check, touch and insert in one transaction: the session's row lock (or
         SQLite's write lock) orders concurrent writers, and a refused write leaves nothing."""
@@ -213,8 +220,9 @@ class Sessions:
         with self.engine.begin() as conn:
             row = self.owned(conn, session_id, user)
             values: dict[str, Any] = {}
-            if role == "user" and not row.named:
-                values = {"name": chat_title(text), "named": True}
+            name = chat_title(text) if title is None else clean_name(title)
+            if role == "user" and not row.named and name:
+                values = {"name": name, "named": True}
             self.update(session_id, user, conn=conn, **values)
             conn.execute(insert(messages_table).values(session_id=session_id, message=dump_message(message)))
 

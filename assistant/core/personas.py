@@ -13,7 +13,9 @@ from rapidfuzz import fuzz, process, utils
 
 ACT_AS = re.compile(r"^\s*act\s+as\s+(?:(?:a|an|the)\s+)?", re.IGNORECASE)
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-BRACKET_SLOT = re.compile(r"\[([a-z]{3,}(?: [a-z]+)?)\](?!\()")
+# "[query]", "[category]", "[your name]": a name of three letters or more per word. "[insert x]"
+# is an instruction about a variable, not a slot to fill.
+BRACKET_SLOT = re.compile(r"\[([a-z]{3,}(?: [a-z]{3,})?)\](?!\()")
 # A placeholder word in a title ("position Interviewer") is lowercase; these never are slots.
 LOWER_WORDS = {"a", "an", "the", "and", "or", "of", "for", "from", "to", "in", "on", "with", "as", "at", "by"}
 
@@ -95,6 +97,11 @@ class Persona:
 
     def ref(self, probability: float | None = None) -> PersonaRef:
         return PersonaRef(key=self.key, name=self.name, emoji=self.emoji, probability=probability)
+
+    @property
+    def label(self) -> str:
+        """Its emoji and name, as a chat or a button names it ("🐧 Linux Terminal")."""
+        return f"{self.emoji} {self.name}".strip()
 
     @property
     def stated_request(self) -> str:

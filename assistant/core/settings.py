@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="A routing model refitted on your own labelled file (`python -m training fit --out FILE`). "
         "Empty: the one shipped with the package.",
     )
+    context_file: Path | None = Field(
+        default=None,
+        description="A turn-context model refitted on your own turns in context (`python -m training fit "
+        "--context-out FILE`): which messages in a chat are searched with the previous question. Empty: the "
+        "one shipped with the package.",
+    )
 
     # Answering with a language model
     llm_provider: ProviderSetting = Field(

@@ -38,13 +38,22 @@ EMPTY_QUERY = "Please type a question or a persona name: the query is empty."
 
 def clean_query(query: str | None, max_chars: int) -> str:
     """Strip control characters and outer space; refuse empty input; cap the length."""
-    if query is None:
-        raise QueryError(EMPTY_QUERY)
-    text = CONTROL.sub(" ", unicodedata.normalize("NFC", str(query)))
-    text = " ".join(text.split())
+    text = uncapped_query(query)
     if not text:
         raise QueryError(EMPTY_QUERY)
     return text[:max_chars]
+
+
+def uncapped_query(query: str | None) -> str:
+    """A query as it is searched before the length cap: control characters out, space folded."""
+    if query is None:
+        return ""
+    return " ".join(CONTROL.sub(" ", unicodedata.normalize("NFC", str(query))).split())
+
+
+def control_characters(query: str | None) -> int:
+    """How many control characters (not tabs or newlines) a message held: they are not searched."""
+    return len(CONTROL.findall(str(query or "")))
 
 
 def outline_syntax(text: str) -> str:

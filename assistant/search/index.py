@@ -49,6 +49,10 @@ class Index:
         self.is_note = np.array([p.kind == "note" for p in self.passages], dtype=bool)
         self.note_rows = np.flatnonzero(self.is_note)
         self.vocabulary = frozenset(w for p in self.passages for w in WORDS.findall(casefold(p.body)))
+        # Sections that hold sub-sections: a topic ("Sharding" and its disadvantages), not a leaf.
+        self.parents = frozenset(
+            (p.source, p.path[:i]) for p in self.passages if p.kind == "note" for i in range(1, len(p.path))
+        )
         self._index_titles()
         self.xl_vectors = np.zeros((len(self.passages), DIMENSIONS), dtype=np.float32)
         self.name_vectors: dict[str, np.ndarray] = {}
@@ -57,6 +61,18 @@ class Index:
         self._lines_lock = threading.Lock()
         if self.crosslingual_ready:
             self._load_crosslingual(client)
+
+    def topic_of(self, row: int) -> tuple[str, tuple[str, ...]]:
+        """The topic a passage belongs to: its own section when that holds sub-sections, else
+        its parent section (a leaf such as "Disadvantage(s): sharding" belongs to "Sharding")."""
+        p = self.passages[row]
+        if (p.source, p.path) in self.parents or len(p.path) < 2:
+            return p.source, p.path
+        return p.source, p.path[:-1]
+
+    def in_topic(self, row: int, topic: tuple[str, tuple[str, ...]]) -> bool:
+        p = self.passages[row]
+        return p.source == topic[0] and p.path[: len(topic[1])] == topic[1]
 
     @property
     def crosslingual_ready(self) -> bool:

@@ -52,6 +52,7 @@ TITLE_MATCH = 90.0  # ratio of a whole message to a section title
 TITLE_HITS = 10
 SUBSET_MAX_WORDS = 6  # "r interpreter" names part of one persona; longer messages are sentences
 SUGGESTIONS = 3
+PASSAGE_CHARS = 1000  # of a previous answer, compared with a follow-up (its opening says its topic)
 ANALYSES_KEPT = 64  # recent messages whose analysis is kept (a route and its retrieval share one)
 OWN_SPACES_KEPT = 32  # distinct sets of own personas kept embedded (one per signed-in user, roughly)
 # A request's head: up to the first clause break in any script ("sé mi asesor legal: me
@@ -195,6 +196,7 @@ class SearchPipeline:
         self._injection = crosslingual.embed_queries(list(signals.INJECTION_EXAMPLES))
         self._errand = crosslingual.embed_queries(list(signals.ERRAND_EXAMPLES))
         self._role_request = crosslingual.embed_queries(list(signals.ROLE_REQUEST_EXAMPLES))
+        self.referring = crosslingual.embed_queries(list(signals.REFERRING_EXAMPLES))  # follow-up phrasing
         self._analyses: OrderedDict[tuple, Analysis | Message] = OrderedDict()  # recent messages, LRU
         self._analyses_lock = threading.Lock()
 
@@ -286,6 +288,22 @@ class SearchPipeline:
         and its signals (kept by text, so routing with your own personas reuses them)."""
         return self._cached(("message", text), lambda: self._read_message(text))
 
+    def crosslingual_vector(self, text: str) -> np.ndarray:
+        """A cleaned text under the cross-lingual model: the vector of its analysis when it was
+        analysed lately (a chat's previous question), else that model alone, kept by text."""
+        with self._analyses_lock:
+            known = self._analyses.get(("message", text))
+        if isinstance(known, Message):
+            return known.crosslingual_query
+        return self._cached(
+            ("crosslingual", text), lambda: self.crosslingual.query_vector(signals.searchable(text) or text)
+        )
+
+    def passage_vector(self, text: str) -> np.ndarray:
+        """A previous answer's words under the cross-lingual model (as a passage), kept by text."""
+        words = " ".join(text.split())[:PASSAGE_CHARS]
+        return self._cached(("passage", words), lambda: self.crosslingual.embed_passages([words])[0])
+
     def _read_message(self, text: str) -> Message:
         scaffolding = signals.has_scaffolding(text)
         searched = signals.searchable(text) or text
@@ -372,7 +390,10 @@ class SearchPipeline:
                 probabilities={"persona": 1.0},
                 passages=[self.persona_passage(picked), *passages][:k],
             )
-        if analysis.rank is None:
+        if analysis.rank is None and self.router is not None and analysis.signals is not None:
+            decision = self.router.decide_without_personas(analysis.signals)  # a tree with no persona
+            decision = decision if passages else Decision(route="none", probabilities=decision.probabilities)
+        elif analysis.rank is None:
             decision = Decision(route="notes" if passages else "none", probabilities={})
         else:
             scaffolding = analysis.signals.scaffolding or analysis.signals.injection

@@ -149,6 +149,23 @@ def route_vector(rank: np.ndarray, scores: PersonaScores, signals: MessageSignal
     )
 
 
+# Features that speak of the best persona: a catalog with no persona has none of them.
+PERSONA_FEATURES = frozenset(
+    {
+        "rank_top", "rank_margin", "persona_notes_model", "persona_crosslingual", "persona_name",
+        "notes_gap", "crosslingual_gap", "name_window_best", "emoji", "persona_crosslingual_x_foreign",
+    }
+)  # fmt: skip
+
+
+def signals_vector(signals: MessageSignals) -> np.ndarray:
+    """ROUTE_FEATURES of a message when there is no persona to compare it with (the persona
+    entries are filled in by `Router.decide_without_personas`)."""
+    empty = np.zeros(1)
+    scores = PersonaScores(empty, empty, empty, empty, empty, empty, empty)
+    return route_vector(np.zeros(1), scores, signals)
+
+
 @dataclass(frozen=True)
 class Decision:
     route: Route
@@ -188,6 +205,21 @@ class Router:
         if decision.route == "persona" and not candidates:
             return Decision(route="none", probabilities=decision.probabilities)
         return decision
+
+    def decide_without_personas(self, signals: MessageSignals) -> Decision:
+        """Notes or none for a notes tree that holds no persona: the persona entries of the
+        vector take their average over the fitted examples (they say nothing either way), and the
+        choice is between the two other routes. Without this, every message reached the notes."""
+        vector = signals_vector(signals)
+        for i, name in enumerate(ROUTE_FEATURES):
+            if name in PERSONA_FEATURES:
+                vector[i] = self.mean[i]
+        logits = self.coef @ ((vector - self.mean) / self.scale) + self.intercept
+        keep = [i for i, r in enumerate(ROUTES) if r != "persona"]
+        probs = np.exp(logits[keep] - logits[keep].max())
+        probs /= probs.sum()
+        p: dict[Route, float] = {"persona": 0.0, **{ROUTES[i]: float(x) for i, x in zip(keep, probs)}}
+        return Decision(route=max(("notes", "none"), key=lambda r: p[r]), probabilities=p)
 
     def to_json(self) -> str:
         return json.dumps(

@@ -70,6 +70,21 @@ ROLE_REQUEST_EXAMPLES = (
     "You are now my coach: guide me step by step.",
 )
 
+# Generic messages that only make sense after something else was said: they point back ("that",
+# "it", "the second one") or leave the topic out. How close a message in any language is to them
+# (cross-lingual model) tells a follow-up from a question complete on its own. Written for the
+# app, not taken from any labelled file.
+REFERRING_EXAMPLES = (
+    "And what about that one?",
+    "Why is that?",
+    "How does it work in practice?",
+    "What are the downsides of this?",
+    "Can you say more about the second one?",
+    "So what happens then?",
+    "Is that always the case?",
+    "And how would I set it up?",
+)
+
 # Scaffolding: the structure of a prompt or a chat transcript rather than a message.
 CHAT_TURN = re.compile(r"(?im)^\s*(?:assistant|user|human|system|ai|bot)\s*:")
 SPECIAL_TOKEN = re.compile(
