@@ -147,3 +147,20 @@ def test_ask_batch_lines_carry_their_sources(bundled_settings, tmp_path):
     assert proxy["sources"] and all({"path", "source", "first_line", "last_line"} <= set(s) for s in proxy["sources"])
     assert any("Reverse proxy" in " ".join(s["path"]) for s in proxy["sources"])
     assert pizza["sources"] == []
+
+
+def test_a_follow_up_asking_again_for_what_was_quoted_still_gets_it(service):
+    """An answer that already listed the drawbacks, then "and its disadvantages?": the drawbacks
+    come again (what was quoted yields only to what is about as close)."""
+    first = engine(service).ask("what does sharding a database mean?")
+    history = [HumanMessage(first.question), AIMessage(first.text)]
+    follow = engine(service).ask("so what are the downsides?", history=history)
+    assert under(follow, "Disadvantage(s): sharding"), follow.text
+
+
+def test_a_question_asked_again_is_asked_afresh(service):
+    """The same question again (after a re-ingest, say) is searched on its own, not kept to the
+    topic of its previous answer."""
+    history = [HumanMessage("how do I keep a sourdough starter alive?"), AIMessage("From your notes on **Cache**: …")]
+    answer = engine(service).ask("how do I keep a sourdough starter alive ?", history=history)
+    assert answer.searched == answer.question and not under(answer, "Cache")

@@ -78,6 +78,9 @@ def test_a_tree_without_personas_offers_only_what_it_holds(tmp_path, monkeypatch
     assert not any(t in ("**Describe a need**", "**Use a persona**") for t in shown), shown
     assert not any("persona" in t.casefold() for t in shown if t.startswith("Your notes hold")), shown
     assert any(t.startswith("Your notes hold") and "passages" in t for t in shown)
+    assert not any("persona" in i.value for i in at.info) and "persona" not in at.chat_input[0].placeholder
+    at.chat_input[0].set_value("/").run()
+    assert "no persona prompts" in at.chat_message[1].markdown[0].value
 
 
 def test_the_local_mode_says_it_is_small_and_checked(app_env, monkeypatch):
@@ -137,6 +140,7 @@ def test_control_characters_are_named_not_called_a_cut(app_env):
     captions = [c.value for c in at.chat_message[1].caption]
     assert not any("Only the first" in c for c in captions), captions
     assert any("3 control characters" in c for c in captions), captions
+    assert at.subheader[0].value == "what is cache- aside in my notes?"  # no control character names a chat
 
 
 # ------------------------------------------------------------------------ persona marks

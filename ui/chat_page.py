@@ -15,6 +15,7 @@ from ui.state import Page, ask, crumb, honour_redraw, open_section, shorten, use
 
 LONG_MESSAGE_CHARS = 600  # longer messages are shown collapsed
 PLACEHOLDER = "Ask your notes, describe a need, or type / and a persona's name…"
+NOTES_PLACEHOLDER = "Ask your notes…"  # a tree with no persona prompts
 
 
 def chat_page(page: Page, session: ChatSession) -> None:
@@ -114,9 +115,10 @@ def answer_mode(page: Page) -> None:
             icon="⚠️",
         )
     elif status.provider.name == "none":
+        roles = " and role-play personas" if page.service.index_info().personas or page.own else ""
         st.info(
             "Answers are quoted from your notes (no language model); nothing leaves this machine. To have a model "
-            "write answers and role-play personas, set `LLM_PROVIDER` (ollama, openai or local) in `.env`: see "
+            f"write answers{roles}, set `LLM_PROVIDER` (ollama, openai or local) in `.env`: see "
             "*Configuration* in the README.",
             icon="💡",
         )
@@ -164,7 +166,8 @@ def conversation(page: Page, session_id: str) -> None:
     for i, message in enumerate(history):
         render_message(page, message, session, key=f"{session.id}-{i}")
 
-    typed = st.chat_input(PLACEHOLDER)
+    personas = page.service.index_info().personas or page.own
+    typed = st.chat_input(PLACEHOLDER if personas else NOTES_PLACEHOLDER)
     question = typed or st.session_state.pop("pending_question", None)
     if not question:
         return

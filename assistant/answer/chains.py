@@ -304,7 +304,7 @@ class AnswerEngine:
         if command is not None:
             draft.command = command.kind
         if command is not None and command.kind == "favourites":
-            run = self._favourites(draft, favourites)
+            run = self._favourites(draft, favourites, own)
         elif command is not None and command.kind == "persona" and not command.rest:
             run = self._picked(draft, command.persona)
         elif command is not None and command.kind == "notes":  # "/notes …" asks the notes in any chat
@@ -315,9 +315,11 @@ class AnswerEngine:
             run = self._notes_turn(draft, list(history), turns, own)
         return AnswerStream(run, draft)
 
-    def _favourites(self, d: _Draft, favourites: Sequence[Persona]) -> Iterator[AnswerEvent]:
+    def _favourites(self, d: _Draft, favourites: Sequence[Persona], own: Sequence[Persona]) -> Iterator[AnswerEvent]:
         d.mode = "none"
-        if favourites:
+        if not len(self.pipeline.space_for(own)):
+            d.text = "Your notes hold no persona prompts: ask them a question instead."
+        elif favourites:
             d.text = "Your favourite personas (type / and a name to use one):\n" + "\n".join(
                 f"- {p.emoji} /{p.name}".replace("  ", " ") for p in favourites
             )
@@ -409,7 +411,8 @@ class AnswerEngine:
     def _compose(self, d: _Draft) -> Composition:
         if d.rows:  # the passages the turn chose: quoted without searching again
             focus = self.pipeline.message(self.pipeline.clean(d.focus or d.question))
-            return self.composer.compose(focus, list(d.rows[: 2 * self.settings.retrieval_k]), d.said)
+            rows = list(d.rows[: 2 * self.settings.retrieval_k])
+            return self.composer.compose(focus, rows, d.said, d.focus or d.question)
         inputs = {"question": d.searched, "focus": d.focus or d.question, "said": d.said}
         return extractive_chain(self.quote_retriever, self.composer).invoke(inputs)
 

@@ -23,8 +23,19 @@ import numpy as np
 from langchain_core.documents import Document
 
 from assistant.core.passages import Passage
-from assistant.core.text import MD_LINK, URL, WORD, Unit, dedent_bullets, outline_markdown, units_of
-from assistant.search.index import Index
+from assistant.core.personas import normalize_name
+from assistant.core.text import (
+    BULLET_MARK,
+    MD_LINK,
+    URL,
+    WORD,
+    Unit,
+    dedent_bullets,
+    outline_markdown,
+    outline_syntax,
+    units_of,
+)
+from assistant.search.index import MENTION_MIN_CHARS, Index
 from assistant.search.retrieval import Analysis, Message, SearchPipeline
 
 LABEL_CHARS = 8  # what a group's "**label** [n]" line adds besides the label itself
@@ -35,11 +46,17 @@ FURTHER_READING_MAX = 3
 # Measured on the pooled notes questions: 0.1 keeps single-question key facts within half a point
 # and cuts quotes from a chat's previous topic by a third.
 TOPIC_MARGIN = 0.1
-TOPIC_KEPT = 2  # the best retrieved passages, kept whatever their topic
-QUOTED_MIN_WORDS = 3  # shorter units ("Disadvantages:") name a part rather than quote it
+LIST_WHOLE_MAX = 8  # a list of this many items or fewer is quoted whole
+LIST_OVERRUN = 0.5  # ... and may run this share past the budget to be
+QUOTED_MIN_WORDS = 3
+# What a chat already quoted counts this much less (closeness, both models): a fresh line about as
+# close goes first, and a line the follow-up asks for again ("and its disadvantages?" after an
+# answer that listed them) still comes.
+SAID_PENALTY = 0.1  # shorter units ("Disadvantages:") name a part rather than quote it
 HEADING = re.compile(r"^(\s*(?:-\s+)?)#{1,6}\s+(.*)$")
 CAPTION = re.compile(r"^\s*(?:-\s*)?_{2}[^_].*_{2}\s*$")  # a line wholly in __…__: a figure's caption
 BOLD_LABEL = re.compile(r"^\s*(?:-\s+)?\*\*[^*]{1,80}\*\*\s*:?\s*$")
+SOURCES_TITLE = re.compile(r"^\W*(?:sources?(?:\(s\))?|references?)(?:\s+and\s+further\s+reading)?\W*", re.IGNORECASE)
 LINK_WORD = re.compile(r"^\W*link\W*$", re.IGNORECASE)  # the export's "[Link](…)" anchors name nothing
 
 
@@ -113,15 +130,19 @@ class Composer:
         already quoted (`said`) are left for others while others remain."""
         message = self.pipeline.message(self.pipeline.clean(question))
         rows = [self.index.by_id[d.id] for d in documents if d.id in self.index.by_id]
-        return self.compose(message, rows, said)
+        return self.compose(message, rows, said, question)
 
-    def compose(self, analysis: Analysis | Message, ranked_rows: list[int], said: str = "") -> Composition:
+    def compose(
+        self, analysis: Analysis | Message, ranked_rows: list[int], said: str = "", question: str = ""
+    ) -> Composition:
+        """The answer from the ranked passages; `question` (its words) lets the sections it names
+        by title stay in the answer whatever their closeness."""
         rows = [r for r in ranked_rows if self.index.passages[r].kind == "note"]
         further = [self.index.passages[r] for r in rows if self.index.passages[r].link_only]
         content = [r for r in rows if not self.index.passages[r].link_only and self._content(r)]
         if not content:
             return self._links_only(further)
-        pool = self._one_topic(analysis, self._pool(content))
+        pool = self._one_topic(analysis, self._pool(content), question)
         picked = self._select(analysis, pool, _plain(said))
         return self._render(picked, pool, further)
 
@@ -129,7 +150,15 @@ class Composer:
         """The units of a passage that are not filler (worked out once per passage)."""
         if row not in self._contents:
             passage = self.index.passages[row]
-            self._contents[row] = [n for n, u in enumerate(self.units(row)) if not self.is_filler(u, passage)]
+            units = self.units(row)
+            kept = {n for n, u in enumerate(units) if not self.is_filler(u, passage)}
+            # An item of a list whose lead-in says something is part of that list, even when its
+            # words recur elsewhere ("Add entry to cache" in every caching pattern's steps).
+            for n, unit in enumerate(units):
+                span = self._list_span(units, n)
+                if n not in kept and span is not None and span[0] in kept and WORD.search(unit.plain):
+                    kept.add(n)
+            self._contents[row] = sorted(kept)
         return self._contents[row]
 
     def _pool(self, content: list[int]) -> list[int]:
@@ -137,20 +166,23 @@ class Composer:
         wanted = max(1, round(self.budget / max(self.mean_chars, 1.0)))
         return content[:wanted]
 
-    def _one_topic(self, analysis: Analysis | Message, pool: list[int]) -> list[int]:
+    def _one_topic(self, analysis: Analysis | Message, pool: list[int], question: str = "") -> list[int]:
         """The lead passage's topic, and passages of other topics only when the question is about
-        as close to them as to the lead (a two-part question, a comparison): an answer does not
-        wander into neighbouring areas because they were retrieved."""
+        as close to them as to the lead (a two-part question, a comparison) or names their section
+        ("explain CAP theorem"): an answer does not wander into neighbouring areas because they
+        were retrieved."""
         if len(pool) < 2:
             return pool
         closeness = self._passage_closeness(analysis, pool)
         nearest = max(pool, key=lambda r: closeness[r])  # the lead: closest to the question, not first retrieved
         lead, best = self.index.topic_of(nearest), closeness[nearest]
-        # The two passages retrieval put first stay: the fused ranking knows the titles the question names.
+        asked = f" {normalize_name(question)} " if question else ""
         return [
             r
-            for n, r in enumerate(pool)
-            if n < TOPIC_KEPT or self.index.in_topic(r, lead) or closeness[r] >= best - self.topic_margin
+            for r in pool
+            if self.index.in_topic(r, lead)
+            or closeness[r] >= best - self.topic_margin
+            or any(_names(title, asked) for title in self.index.passages[r].path)
         ]
 
     def _passage_closeness(self, analysis: Analysis | Message, rows: list[int]) -> dict[int, float]:
@@ -165,10 +197,9 @@ class Composer:
 
     def _select(self, analysis: Analysis | Message, pool: list[int], said: str = "") -> list[Candidate]:
         candidates = [Candidate(r, n, self.units(r)[n]) for r in pool for n in self._content(r)]
-        if said:  # a follow-up goes on: what the chat already quoted is not quoted again
-            fresh = [c for c in candidates if not _quoted(c.unit.plain, said)]
-            candidates = fresh or candidates
         relevance = self._relevance(analysis, candidates)
+        if said:  # a follow-up goes on: what the chat already quoted yields to what it did not
+            relevance -= SAID_PENALTY * np.array([_quoted(c.unit.plain, said) for c in candidates], dtype=float)
         chosen: dict[tuple[int, int], Candidate] = {}
         groups: set[tuple] = set()
         used = 0
@@ -185,11 +216,14 @@ class Composer:
             c = candidates[int(i)]
             if (c.row, c.n) in chosen:
                 continue
-            # A short list comes whole: one item of it picked brings its siblings (the three
-            # guarantees of a theorem, the two kinds of a thing), as a reader expects a list.
-            group = [c] + [o for o in self._short_list(c, candidates) if (o.row, o.n) not in chosen]
+            # A list comes whole: one item of it picked brings its siblings (the three guarantees
+            # of a theorem, the four steps of cache-aside), as a reader expects a list; a list of
+            # LIST_WHOLE_MAX items or fewer may run LIST_OVERRUN past the budget to do so.
+            listed = [o for o in self._list_of(c, candidates) if (o.row, o.n) not in chosen]
+            group = [c] + listed
             size = size_of(group)
-            if used + size > self.budget and chosen:
+            whole_fits = used + size <= self.budget * (1 + LIST_OVERRUN) and listed
+            if used + size > self.budget and chosen and not whole_fits:
                 group, size = [c], size_of([c])
                 if used + size > self.budget:
                     continue  # too big for what is left: a smaller unit may still fit
@@ -199,19 +233,47 @@ class Composer:
             used += size
         return list(chosen.values())
 
-    def _short_list(self, c: Candidate, candidates: list[Candidate]) -> list[Candidate]:
-        """The other items of the list `c` belongs to (same passage, same indent, under the same
-        introducing line), when the whole list is short: a third of the budget at most, so the
-        answer keeps room for the question's other parts."""
+    def _list_of(self, c: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+        """The other items of the list `c` belongs to (same passage, under the same introducing
+        line, one ending in ":"), their sub-points included, when the list holds LIST_WHOLE_MAX
+        items or fewer; a longer list is quoted as far as the budget goes, and says how much more."""
         units = self.units(c.row)
-        parent = next((m for m in range(c.n - 1, -1, -1) if units[m].indent < c.unit.indent), None)
-        if parent is None or not units[parent].plain.rstrip().endswith(":"):
+        span = self._list_span(units, c.n)
+        if span is None:
             return []
-        end = next((m for m in range(c.n + 1, len(units)) if units[m].indent <= units[parent].indent), len(units))
-        siblings = [o for o in candidates if o.row == c.row and parent < o.n < end and o.n != c.n]
-        if sum(len(o.unit.text) for o in siblings) + len(c.unit.text) > self.budget / 3:
+        parent, end = span
+        items = [m for m in self._content(c.row) if parent < m < end and units[m].indent == c.unit.indent]
+        if len(items) > LIST_WHOLE_MAX:
             return []
-        return siblings
+        return [o for o in candidates if o.row == c.row and parent < o.n < end and o.n != c.n]
+
+    @staticmethod
+    def _list_span(units: list[Unit], n: int) -> tuple[int, int] | None:
+        """The introducing line (ending in ":") of the list unit `n` is an item of, and where that
+        list ends: items indented under it, or bullets at its own level right after it."""
+        unit = units[n]
+        parent = next((m for m in range(n - 1, -1, -1) if units[m].indent < unit.indent), None)
+        if parent is not None and units[parent].plain.rstrip().endswith(":"):
+            end = next((m for m in range(n + 1, len(units)) if units[m].indent <= units[parent].indent), len(units))
+            return parent, end
+        if not BULLET_MARK.match(unit.text):
+            return None
+
+        def in_list(m: int) -> bool:
+            return units[m].indent > unit.indent or (
+                units[m].indent == unit.indent and bool(BULLET_MARK.match(units[m].text))
+            )
+
+        start = n
+        while start > 0 and in_list(start - 1):
+            start -= 1
+        lead = start - 1
+        if lead < 0 or units[lead].indent != unit.indent or not units[lead].plain.rstrip().endswith(":"):
+            return None
+        end = n + 1
+        while end < len(units) and in_list(end):
+            end += 1
+        return lead, end
 
     def _section(self, row: int) -> tuple:
         p = self.index.passages[row]
@@ -288,12 +350,37 @@ class Composer:
         units = self.units(row)
         chosen = {c.n for c in picked}
         for n in sorted(chosen):
-            for m in range(n - 1, -1, -1):
-                if units[m].indent < units[n].indent:
-                    if units[m].plain.rstrip().endswith(":"):
-                        chosen.add(m)
-                    break
-        return dedent_bullets("\n".join(units[n].text for n in sorted(chosen)))
+            span = self._list_span(units, n)
+            if span is not None:
+                chosen.add(span[0])  # the line that introduces the list
+        left_out = self._left_out(row, chosen)
+        lines = []
+        for n in sorted(chosen):
+            lines.append(units[n].text)
+            if n in left_out:
+                lines.append(left_out[n])
+        return dedent_bullets("\n".join(lines))
+
+    def _left_out(self, row: int, chosen: set[int]) -> dict[int, str]:
+        """For each list quoted in part, a line saying how many more items the notes hold, to go
+        after its last quoted item: a list is never cut without a word."""
+        units, content = self.units(row), set(self._content(row))
+        after: dict[int, str] = {}
+        for m in sorted(chosen):
+            span = self._list_span(units, m + 1) if m + 1 < len(units) else None
+            if span is None or span[0] != m:
+                continue
+            end = span[1]
+            inner = [k for k in range(m + 1, end) if k in content]
+            if not inner:
+                continue
+            level = min(units[k].indent for k in inner)
+            items = [k for k in inner if units[k].indent == level]
+            missing = sum(k not in chosen for k in items)
+            if missing and any(k in chosen for k in items):
+                last = max(k for k in range(m + 1, end) if k in chosen)
+                after[last] = f"{' ' * level}- *… and {missing} more in the notes*"
+        return after
 
     def _label(self, row: int) -> str:
         """A passage's label: its last two titles ("Design a web crawler › Handling duplicates")."""
@@ -321,6 +408,13 @@ class Composer:
 def _plain(text: str) -> str:
     """Text compared for "already quoted": words only, case and markup ignored."""
     return " ".join(WORD.findall(text.casefold()))
+
+
+def _names(title: str, asked: str) -> bool:
+    """The question (normalised, padded with spaces) names this section title as whole words; a
+    title of one short word ("Cache") is a common word, not a name."""
+    name = normalize_name(title)
+    return bool(asked) and (len(name.split()) >= 2 or len(name) >= MENTION_MIN_CHARS) and f" {name} " in asked
 
 
 def _quoted(unit: str, said: str) -> bool:
@@ -351,7 +445,11 @@ def _link_list(passage: Passage, limit: int = 3) -> str:
     links = _links(passage)
     shown = ", ".join(f"[{_host(label) if label == url else label}]({url})" for label, url in links[:limit])
     more = f" and {len(links) - limit} more" if len(links) > limit else ""
-    return f"{_short(passage.title)}: {shown}{more}" if shown else _short(passage.title)
+    title = _short(passage.title)
+    if SOURCES_TITLE.match(title):  # "Source(s) and further reading: sharding" says only what the line says
+        title = SOURCES_TITLE.sub("", title).strip(" :") or ""
+    lead = f"{title}: " if title else ""
+    return f"{lead}{shown}{more}" if shown else _short(passage.title)
 
 
 def _host(url: str) -> str:
@@ -360,8 +458,9 @@ def _host(url: str) -> str:
 
 
 def _short(title: str, limit: int = LABEL_MAX_CHARS) -> str:
-    """A title as a label: no trailing colon, cut at a word when it is a whole sentence."""
-    title = re.sub(r"\s+", " ", title).strip().rstrip(":").rstrip("…").strip()
+    """A title as a label, as a reader sees it (links by their text): no trailing colon, cut at a
+    word when it is a whole sentence."""
+    title = re.sub(r"\s+", " ", outline_syntax(title)).strip().rstrip(":").rstrip("…").strip()
     if len(title) <= limit:
         return title
     return title[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from assistant.core.personas import ACT_AS
+from assistant.core.text import CONTROL
 
 MESSAGES_TABLE: Final = "message_store"
 EXPORT_FORMAT: Final = "notes-assistant-session/1"
@@ -123,7 +124,8 @@ def check_user(user: str) -> str:
 
 
 def clean_name(name: str) -> str:
-    return " ".join(str(name).split())[:NAME_MAX]
+    """A name on one line, without control characters (a bell typed in a message names no chat)."""
+    return " ".join(CONTROL.sub(" ", str(name)).split())[:NAME_MAX]
 
 
 def persona_name(name: str) -> str:

@@ -311,8 +311,62 @@ def units_of(text: str) -> list[Unit]:
                 units.append(Unit(block, code[:UNIT_PLAIN_MAX], i, j, code=True))
             i = j + 1
             continue
+        j = i
+        while j + 1 < len(lines) and wraps_on(lines[j], lines[j + 1]):
+            j += 1  # a paragraph wrapped over lines is one piece of text, read as its sentences
+        if j > i:
+            units += sentences_of(lines, i, j)
+            i = j + 1
+            continue
         plain = BULLET_MARK.sub("", line).replace("**", "").strip()
         if len(WORD.findall(plain)) or any(ch.isdigit() for ch in plain):
             units.append(Unit(line, plain, i, i))
         i += 1
+    return units
+
+
+# A line that starts something of its own: a bullet or numbered item, a table row, a heading, a
+# quote or callout, a fence, an HTML tag. Any other line right under prose continues its paragraph.
+BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|\||#|>|```|<|\[[ xX]\]|!\[)")
+WRAP_MIN_CHARS = 50  # a line broken by wrapping is long; a short one is a label, a date, a line of its own
+SENTENCE_ENDS = (".", "!", "?", ":", ";", "。", "！", "？", "：")
+# Code, or text aligned in columns: its lines stand as they are.
+CODE_LIKE = re.compile(r"[={}]|\w\(|\b__\w|\*\*(?:def|class|return|if|for|while)\*\*|\S {3,}\S")
+SENTENCE_BREAK = re.compile(
+    r"(?<=[.!?])[\"')\]]?\s+(?=[^\s\w]*[A-Z0-9\u00C0-\u024F\u0370-\u1FFF\u3000-\uFFFF])|(?<=[。！？])"
+)
+
+
+def wraps_on(line: str, following: str) -> bool:
+    """`following` goes on with the sentence `line` broke off: Markdown reads a single line break
+    inside a paragraph as a space, and a note wrapped at 80 columns breaks sentences anywhere.
+    A line that ends a sentence, or is short (a label, a date), stands as it is; a line ending in
+    two spaces breaks; so do blank lines, code, and lines that start a block of their own (list
+    items, table rows, headings)."""
+    if not line.strip() or not following.strip() or line.endswith("  ") or line.rstrip().endswith("\\"):
+        return False
+    body = BULLET_MARK.sub("", line).strip()
+    if len(body) < WRAP_MIN_CHARS or body.endswith(SENTENCE_ENDS) or body.startswith(("|", "#", "```")):
+        return False
+    if BLOCK_START.match(following) or FENCE.match(line) or CODE_LIKE.search(line) or CODE_LIKE.search(following):
+        return False
+    return _indent(following) >= _indent(line) - 1
+
+
+def sentences_of(lines: list[str], first: int, last: int) -> list[Unit]:
+    """A paragraph wrapped over lines `first`..`last`, as one unit per sentence (its text on one
+    line, at the paragraph's indentation, its bullet kept on the first)."""
+    head = lines[first]
+    lead = head[: len(head) - len(head.lstrip())]
+    mark = BULLET_MARK.match(head)
+    opener = mark.group(0).strip() + " " if mark else ""
+    text = " ".join(line.strip() for line in lines[first : last + 1])
+    text = BULLET_MARK.sub("", text, count=1) if mark else text
+    units: list[Unit] = []
+    for n, sentence in enumerate(s for s in SENTENCE_BREAK.split(text) if s.strip()):
+        plain = sentence.replace("**", "").strip()
+        if not (WORD.findall(plain) or any(ch.isdigit() for ch in plain)):
+            continue
+        shown = f"{lead}{opener if n == 0 else ''}{sentence.strip()}"
+        units.append(Unit(shown, plain, first, last))
     return units

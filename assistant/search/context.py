@@ -161,6 +161,9 @@ class ContextModel:
 
 # ---------------------------------------------------------------------------- a turn's search
 TOPICS: Final = 2  # passages nearest the previous turn whose topics a follow-up keeps to
+# A message this close to the previous question (cross-lingual cosine) asks it again, after a
+# re-ingest say: it is searched on its own. Turns that go on with a topic stay below 0.9.
+REPEAT: Final = 0.95
 QUOTE_POOL: Final = 30  # passages nearest the previous turn searched for its answer's quotes
 QUOTE_MIN_WORDS: Final = 4
 QUOTE_BREAK: Final = re.compile(r"\n|\s\.\.\.\s|…")  # lines, and quotes joined by an ellipsis
@@ -258,7 +261,10 @@ def search_turn(
         return TurnSearch(result=alone, alone=alone, context="alone", rows=ranked_rows(alone))
     joined = pipeline.search(joined_text(previous, message), own=own)
     probability = model.probability(turn_signals(pipeline, alone, joined, previous, answer))
-    if probability < model.threshold:
+    asked_again = (
+        float(pipeline.crosslingual_vector(pipeline.clean(previous)) @ alone.analysis.crosslingual_query) >= REPEAT
+    )
+    if probability < model.threshold or asked_again:  # a question asked again is asked afresh
         return TurnSearch(result=alone, alone=alone, context="alone", rows=ranked_rows(alone), probability=probability)
     # A message that needs the conversation goes on with its topic: the notes, never a persona,
     # and only the passages of the topic the previous turn was about.
