@@ -50,7 +50,13 @@ def index_page(page: Page) -> None:
     elif kind == "error":
         st.error(text)
     for problem in info.problems:
-        (st.caption if problem.warning else st.warning)(f"{problem.where}: {problem.message}")
+        if not problem.warning:
+            st.warning(f"{problem.where}: {problem.message}")
+    notices = [p for p in info.problems if p.warning]
+    if notices:  # files read with a remark (only properties, say): listed on demand, not as alarms
+        with st.expander(f"{len(notices)} file{'s' if len(notices) != 1 else ''} read with a remark"):
+            for problem in notices:
+                st.caption(f"{problem.where}: {problem.message}")
     st.subheader("Answers")
     status = page.service.provider_status
     provider = status.provider
