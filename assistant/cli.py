@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 from assistant.core.settings import get_settings
 from assistant.core.text import QueryError
 from assistant.core.vectorstore import IndexMissingError
+from assistant.evaluation import LineError, answer_line, history_of, prediction  # noqa: F401 (the CLI's line format)
 
 if TYPE_CHECKING:
-    from langchain_core.messages import BaseMessage
-
     from assistant.answer.records import Answer
     from assistant.search.retrieval import SearchResult
     from assistant.service import Service
@@ -129,31 +128,6 @@ def _groups(values: dict[str, float], fmt: Any) -> str:
     return "  ".join(f"{k} {fmt(v)}" for k, v in sorted(values.items()))
 
 
-def prediction(service: Service, row: dict, with_answer: bool = True) -> dict[str, Any]:
-    """One prediction line (../shared/eval/README.md): the route's persona and suggestions, the
-    passages and, when asked, the answer shown to the user (with the line's `history`)."""
-    query = row.get("query", "")
-    try:
-        if not with_answer:
-            return service.search(query).to_prediction()
-        answer = service.stream(query, history=history_of(row)).answer
-    except QueryError as exc:
-        return {"query": query, "persona": None, "suggestions": [], "passages": [], "answer": "", "error": str(exc)}
-    return answer_line(query, answer)
-
-
-def answer_line(query: str, answer: Answer) -> dict[str, Any]:
-    return {
-        "query": query,
-        "persona": answer.persona.name if answer.mode == "persona-picked" and answer.persona else None,
-        "suggestions": [p.name for p in answer.suggestions],
-        "passages": [p.to_prediction() for p in answer.retrieved],
-        "answer": answer.text,
-        # What the answer cites (path, file and lines), as `ask --json` gives: empty for "nothing relevant".
-        "sources": [{"n": n, **p.to_dict()} for n, p in enumerate(answer.sources, 1)] if answer.cites_notes else [],
-    }
-
-
 # ---------------------------------------------------------------------------- ask
 def parse_slots(pairs: list[str]) -> dict[str, str]:
     out = {}
@@ -163,21 +137,6 @@ def parse_slots(pairs: list[str]) -> dict[str, str]:
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
-
-
-def history_of(row: dict) -> list[BaseMessage]:
-    from langchain_core.messages import AIMessage, HumanMessage
-
-    messages: list[BaseMessage] = []
-    for turn in row.get("history") or []:
-        role, content = turn.get("role"), str(turn.get("content", ""))
-        if role == "user":
-            messages.append(HumanMessage(content))
-        elif role == "assistant":
-            messages.append(AIMessage(content))
-        else:
-            raise UsageError(f"history roles are 'user' or 'assistant', got {role!r}")
-    return messages
 
 
 def cmd_ask(args: argparse.Namespace, service: Service) -> int:
@@ -343,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     service = Service(get_settings())
     try:
         return args.func(args, service)
-    except (QueryError, IndexMissingError, UsageError) as exc:
+    except (QueryError, IndexMissingError, UsageError, LineError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

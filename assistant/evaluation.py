@@ -12,12 +12,20 @@ import json
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.core.personas import normalize_name
 from assistant.core.text import IMAGE as _IMAGE
 from assistant.core.text import LINK_HEADING as _LINK_HEADING
 from assistant.core.text import MD_LINK as _MDLINK
+from assistant.core.text import QueryError
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+    from assistant.answer.records import Answer
 
 
 def _title_parts(title: str) -> set[str]:
@@ -122,3 +130,58 @@ def score(gold: list[dict], predictions: list[dict], group: str = "subgroup") ->
             "answer_median_chars": sorted(answer_sizes)[len(answer_sizes) // 2] if answer_sizes else None,
         },
     }
+
+
+# ------------------------------------------------------------------ prediction lines
+class LineError(ValueError):
+    """A labelled line that cannot be read (a history turn of an unknown role)."""
+
+
+class Answers(Protocol):
+    """What a prediction line needs of the service (the CLI and training pass theirs)."""
+
+    def search(self, query: str) -> Any: ...
+
+    def stream(self, question: str, history: Sequence[BaseMessage] = ()) -> Any: ...
+
+
+def prediction(service: Answers, row: dict, with_answer: bool = True) -> dict[str, Any]:
+    """One prediction line (../shared/eval/README.md): the route's persona and suggestions, the
+    passages and, when asked, the answer shown to the user (with the line's `history`)."""
+    query = row.get("query", "")
+    try:
+        if not with_answer:
+            return service.search(query).to_prediction()
+        answer = service.stream(query, history=history_of(row)).answer
+    except QueryError as exc:
+        return {"query": query, "persona": None, "suggestions": [], "passages": [], "answer": "", "error": str(exc)}
+    return answer_line(query, answer)
+
+
+def answer_line(query: str, answer: Answer) -> dict[str, Any]:
+    """An answer as a prediction line (`ask --batch`), with the sources it cites."""
+    return {
+        "query": query,
+        "persona": answer.persona.name if answer.mode == "persona-picked" and answer.persona else None,
+        "suggestions": [p.name for p in answer.suggestions],
+        "passages": [p.to_prediction() for p in answer.retrieved],
+        "answer": answer.text,
+        # What the answer cites (path, file and lines), as `ask --json` gives: empty for "nothing relevant".
+        "sources": [{"n": n, **p.to_dict()} for n, p in enumerate(answer.sources, 1)] if answer.cites_notes else [],
+    }
+
+
+def history_of(row: dict) -> list[BaseMessage]:
+    """A line's `history` (role and content per turn) as chat messages."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    messages: list[BaseMessage] = []
+    for turn in row.get("history") or []:
+        role, content = turn.get("role"), str(turn.get("content", ""))
+        if role == "user":
+            messages.append(HumanMessage(content))
+        elif role == "assistant":
+            messages.append(AIMessage(content))
+        else:
+            raise LineError(f"history roles are 'user' or 'assistant', got {role!r}")
+    return messages

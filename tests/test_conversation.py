@@ -156,6 +156,7 @@ def test_a_follow_up_asking_again_for_what_was_quoted_still_gets_it(service):
     history = [HumanMessage(first.question), AIMessage(first.text)]
     follow = engine(service).ask("so what are the downsides?", history=history)
     assert under(follow, "Disadvantage(s): sharding"), follow.text
+    assert "Disadvantage(s): sharding" in follow.sources[0].path[-1], follow.text  # it leads with what it asks
 
 
 def test_a_question_asked_again_is_asked_afresh(service):

@@ -81,6 +81,9 @@ def test_a_tree_without_personas_offers_only_what_it_holds(tmp_path, monkeypatch
     assert not any("persona" in i.value for i in at.info) and "persona" not in at.chat_input[0].placeholder
     at.chat_input[0].set_value("/").run()
     assert "no persona prompts" in at.chat_message[1].markdown[0].value
+    at.sidebar.radio(key="view").set_value("Personas").run()
+    assert not at.exception and not at.dataframe
+    assert any("no persona prompts" in i.value for i in at.info)
 
 
 def test_the_local_mode_says_it_is_small_and_checked(app_env, monkeypatch):
@@ -141,6 +144,7 @@ def test_control_characters_are_named_not_called_a_cut(app_env):
     assert not any("Only the first" in c for c in captions), captions
     assert any("3 control characters" in c for c in captions), captions
     assert at.subheader[0].value == "what is cache- aside in my notes?"  # no control character names a chat
+    assert at.chat_message[0].markdown[0].value == "what is cache-aside in my notes?"  # nor shows as a box
 
 
 # ------------------------------------------------------------------------ persona marks
@@ -162,3 +166,10 @@ def test_the_library_row_marks_a_jailbreak_prompt(app_env):
     flagged = [n for n in names if n.startswith("🚫 ")]
     assert flagged and any("DAN" in n for n in flagged), flagged
     assert not any(n.startswith("🚫 ") for n in names if "Linux Terminal" in n)
+
+
+def test_outline_syntax_inside_a_code_span_is_the_text():
+    from assistant.core.text import outline_syntax
+
+    typed = "Embed a block by typing `{{embed ((64b1c2d3-0000))}}`, see [[Block embeds]] {{cloze later}}"
+    assert outline_syntax(typed) == "Embed a block by typing `{{embed ((64b1c2d3-0000))}}`, see Block embeds "

@@ -101,7 +101,7 @@ def weights(model: ContextModel) -> dict[str, float]:
 
 def answer_turns(service: object, model: ContextModel | None, rows: list[dict]) -> list[dict]:
     """Answer each turn end to end with `model` deciding its context (the CLI's prediction lines)."""
-    from assistant.cli import prediction
+    from assistant.evaluation import prediction
 
     engine = service.engine
     kept = engine.context_model

@@ -65,7 +65,7 @@ def routing(train: list, test: list) -> dict:
 
 def answers(service_factory: object, router_examples: list, lines: list[dict], group: str) -> dict:
     """Answer `lines` end to end with a routing model fitted on `router_examples`."""
-    from assistant.cli import prediction
+    from assistant.evaluation import prediction
 
     router = router_fit.fit(router_examples)
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from assistant.answer.records import Answer
 from assistant.chat.schema import ChatSession, HistoryError
 from assistant.core.personas import Persona, PersonaRef
-from assistant.core.text import QueryError, to_markdown
+from assistant.core.text import CONTROL, QueryError, to_markdown
 from ui.state import Page, ask, crumb, honour_redraw, open_section, shorten, use_persona
 
 LONG_MESSAGE_CHARS = 600  # longer messages are shown collapsed
@@ -268,6 +268,7 @@ def save_interrupted_answer(page: Page) -> None:
 
 # ----------------------------------------------------------------------------- one message
 def show_user_text(text: str) -> None:
+    text = CONTROL.sub("", text)  # a bell or an escape typed in is invisible, not a box
     if len(text) > LONG_MESSAGE_CHARS:
         with st.expander(f"Your message ({len(text):,} characters)"):
             st.markdown(text)

@@ -30,9 +30,13 @@ def personas_page(page: Page, session: ChatSession) -> None:
     with left:
         if closest:
             st.caption(f"No persona contains “{query.strip()}”: the closest by name, typo or need, best first")
+        elif not everyone:
+            st.info("Your notes hold no persona prompts. Create one of your own below: it is found by name, typo "
+                    "and need like the notes' ones.")  # fmt: skip
         else:
             st.caption(f"{len(rows)} of {len(everyone)} personas · ★ favourites first · yours marked “mine”")
-        persona_table(page, rows)
+        if everyone:
+            persona_table(page, rows)
         with st.expander("Find by a typo or a described need"):
             need = st.text_input(
                 "What do you need?",
@@ -51,7 +55,7 @@ def personas_page(page: Page, session: ChatSession) -> None:
         persona = page.persona(st.session_state.get("persona_detail"))
         if persona is not None:
             persona_card(page, persona, session)
-        else:
+        elif everyone:
             st.info("Pick a persona in the table to see its prompt.")
         own_persona_forms(page)
 

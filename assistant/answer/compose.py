@@ -143,6 +143,9 @@ class Composer:
         if not content:
             return self._links_only(further)
         pool = self._one_topic(analysis, self._pool(content), question)
+        if said:  # a follow-up leads with the part it asks for, not with the section already shown
+            closeness = self._passage_closeness(analysis, pool)
+            pool = sorted(pool, key=lambda r: -closeness[r])
         picked = self._select(analysis, pool, _plain(said))
         return self._render(picked, pool, further)
 

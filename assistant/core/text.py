@@ -22,6 +22,7 @@ FENCE = re.compile(r"^\s*(?:-\s+)?```")
 WIKILINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 BLOCK_REF = re.compile(r"\(\([0-9a-f-]{8,}\)\)")
 MACRO = re.compile(r"\{\{[^{}]*\}\}")
+CODE_SPAN = re.compile(r"(`[^`\n]+`)")  # an inline code span, kept whole by the split
 ORG_BLOCK = re.compile(r"^(\s*(?:-\s+)?)#\+(?:BEGIN|END)_\w+\s*$", re.IGNORECASE | re.MULTILINE)
 CALLOUT = re.compile(r"^(\s*>\s*)\[!\w+\][-+]?\s*", re.MULTILINE)
 # The special tokens of chat-model prompt formats (ChatML, Llama 2): in a message they are
@@ -57,10 +58,13 @@ def control_characters(query: str | None) -> int:
 
 
 def outline_syntax(text: str) -> str:
-    """Wiki links as their text, block references and macros out, block markers out."""
-    text = WIKILINK.sub(lambda m: m.group(2) or m.group(1), text)
-    text = BLOCK_REF.sub("", MACRO.sub("", text))
-    return CALLOUT.sub(r"\1", ORG_BLOCK.sub(r"\1", text))
+    """Wiki links as their text, block references and macros out, block markers out; inside a
+    code span (`{{embed ((id))}}` shown as what to type) the syntax is the text, and stays."""
+    parts = CODE_SPAN.split(text)
+    for i in range(0, len(parts), 2):  # even parts lie outside code spans
+        part = WIKILINK.sub(lambda m: m.group(2) or m.group(1), parts[i])
+        parts[i] = BLOCK_REF.sub("", MACRO.sub("", part))
+    return CALLOUT.sub(r"\1", ORG_BLOCK.sub(r"\1", "".join(parts)))
 
 
 def compact(text: str) -> str:

@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -196,9 +197,14 @@ class SearchPipeline:
         self._injection = crosslingual.embed_queries(list(signals.INJECTION_EXAMPLES))
         self._errand = crosslingual.embed_queries(list(signals.ERRAND_EXAMPLES))
         self._role_request = crosslingual.embed_queries(list(signals.ROLE_REQUEST_EXAMPLES))
-        self.referring = crosslingual.embed_queries(list(signals.REFERRING_EXAMPLES))  # follow-up phrasing
         self._analyses: OrderedDict[tuple, Analysis | Message] = OrderedDict()  # recent messages, LRU
         self._analyses_lock = threading.Lock()
+
+    @cached_property
+    def referring(self) -> np.ndarray:
+        """Generic follow-up phrasing under the cross-lingual model: embedded at the first turn
+        that has a conversation, so a first question, a CLI call or a start-up never pays for it."""
+        return self.crosslingual.embed_queries(list(signals.REFERRING_EXAMPLES))
 
     def clean(self, query: str | None) -> str:
         return clean_query(query, self.settings.query_max_chars)
