@@ -18,14 +18,6 @@ from common import SHARED_DEV, bench_store, emit, log, row
 MAX_DROP = 1.0  # points of hit@5
 
 
-def cpu_flags() -> str:
-    try:
-        words = open("/proc/cpuinfo", encoding="utf-8").read().split()
-    except OSError:
-        return "unknown"
-    return " ".join(sorted({w for w in words if w.startswith(("avx", "amx"))})) or "no AVX"
-
-
 def hit5(pipeline: object, gold: list[dict]) -> float:
     from assistant.evaluation import score
 
@@ -37,6 +29,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
 
+    from assistant.core.embeddings import cpu_flags
     from assistant.core.settings import Settings
     from assistant.search.retrieval import SearchPipeline
     from assistant.service import Service

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.core.embeddings import export_onnx, get_embeddings, load_sentence_transformer, model_path
+from assistant.core.embeddings import cpu_flags, export_onnx, get_embeddings, load_sentence_transformer, model_path
 from tests.conftest import PROJECT, make_settings
 
 # Fifty texts of every shape: short queries, long paragraphs past the 256-token window, other
@@ -90,15 +90,6 @@ def test_onnx_export_matches_sentence_transformers(tmp_path):
     torch_top = np.argsort(-(queries @ torch_vectors.T), axis=1)[:, :top]
     agreement = np.mean([len(set(a) & set(b)) / top for a, b in zip(int8_top, torch_top, strict=True)])
     assert agreement >= 0.9, f"top-5 agreement {agreement:.2f} on a CPU with {cpu_flags()}"
-
-
-def cpu_flags() -> str:
-    """The instruction sets int8 kernels choose between (AVX2 alone saturates U8S8 products)."""
-    try:
-        words = open("/proc/cpuinfo", encoding="utf-8").read().split()
-    except OSError:
-        return "unknown flags"
-    return " ".join(sorted({w for w in words if w.startswith(("avx", "amx"))})) or "no AVX"
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,6 @@ class _Draft:
     truncated: bool = False
     removed: int = 0
     command: str | None = None
-    focus: str = ""  # what the answer's lines are weighed by (the message, not the joined search)
     rows: tuple[int, ...] = ()  # the passages the turn answers from, best first (not part of the answer)
     said: str = ""  # what the chat already quoted, for a follow-up (not part of the answer)
 
@@ -357,7 +356,6 @@ class AnswerEngine:
             result = replace(result, route="notes", persona=None, persona_reason=None)
         folded = turn.context == "joined"
         d.searched = result.query if folded else d.searched
-        d.focus = d.question
         d.rows = turn.rows
         d.said = "\n".join(str(m.content) for m in history if isinstance(m, AIMessage)) if folded else ""
         d.suggestions = [p.ref(result.persona_probabilities.get(p.key)) for p in result.suggestions]
@@ -410,10 +408,10 @@ class AnswerEngine:
 
     def _compose(self, d: _Draft) -> Composition:
         if d.rows:  # the passages the turn chose: quoted without searching again
-            focus = self.pipeline.message(self.pipeline.clean(d.focus or d.question))
+            focus = self.pipeline.message(self.pipeline.clean(d.question))  # the message, not the joined search
             rows = list(d.rows[: 2 * self.settings.retrieval_k])
-            return self.composer.compose(focus, rows, d.said, d.focus or d.question)
-        inputs = {"question": d.searched, "focus": d.focus or d.question, "said": d.said}
+            return self.composer.compose(focus, rows, d.said, d.question)
+        inputs = {"question": d.searched, "focus": d.question, "said": d.said}
         return extractive_chain(self.quote_retriever, self.composer).invoke(inputs)
 
     # ------------------------------------------------------------ persona turn

@@ -245,6 +245,16 @@ def _quantize(source: Path, target: Path) -> None:
         root.setLevel(level)
 
 
+def cpu_flags() -> str:
+    """The x86 instruction sets int8 kernels choose between (AVX2 alone, AVX-512, VNNI), for
+    messages and benchmark rows that depend on them."""
+    try:
+        words = Path("/proc/cpuinfo").read_text(encoding="utf-8").split()
+    except OSError:
+        return "unknown flags"
+    return " ".join(sorted({w for w in words if w.startswith(("avx", "amx"))})) or "no AVX"
+
+
 def _pooling_meta(model_dir: Path) -> dict:
     """Sequence length, pooling and normalisation as the sentence-transformers folder says."""
     if not (model_dir / "tokenizer.json").exists():
